@@ -1,0 +1,28 @@
+"""The command tree. Commands are registered by import path so `tsk --help` imports none of them
+(nor the docker SDK, python-on-whales or rich's heavier parts)."""
+
+from __future__ import annotations
+
+from cyclopts import App
+
+from tsk import __version__
+
+app = App(
+    name="tsk",
+    version=__version__,
+    help="Hand development tasks to AI coding agents in sandboxed containers; review each result as a git branch.",
+)
+
+layers = App(name="layers", help="The content-addressed layer store: build, list, explain and prune sandbox images.")
+# This cyclopts cannot read a lazy command's docstring without importing it, so the one-line
+# summaries for the command list are given here; each command's own --help uses its docstring.
+_BUILD = "Build the layers `tsk run` here would use, plus the proxy image; only what is missing."
+layers.command("tsk.cli.layers:build", help=_BUILD)
+layers.command("tsk.cli.layers:ls", help="List layer images: key, kind, name, size, last used, in use.")
+layers.command("tsk.cli.layers:why", help="For each layer of the target: a hit, or what changed since it last built.")
+layers.command("tsk.cli.layers:prune", help="Remove layers nothing needs (reachability plus age).")
+app.command(layers)
+
+docker = App(name="docker", help="Upstream-compatible aliases (`tsk docker build` = `tsk layers build`).")
+docker.command("tsk.cli.layers:build", help=_BUILD)
+app.command(docker)

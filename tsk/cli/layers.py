@@ -1,0 +1,139 @@
+"""`tsk layers build|ls|why|prune` (and `tsk docker build`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from cyclopts import Parameter
+
+from tsk.cli.render import ago, console, emit_json, human_bytes
+from tsk.context import Context
+from tsk.layers.service import TargetRequest
+
+Json = Annotated[bool, Parameter(name="--json", negative=(), help="Print JSON for scripts.")]
+Stacks = Annotated[tuple[str, ...], Parameter(name="--stack", negative=(), help="Stack(s) to use instead of the configured one; repeat or comma-separate.")]
+Agents = Annotated[tuple[str, ...], Parameter(name=["--agent", "-a"], negative=(), help="Agent(s) to use instead of the configured one; repeat or comma-separate.")]
+Project = Annotated[str | None, Parameter(help="Project name whose [project.NAME] settings apply (default: the repo's name).")]
+Repo = Annotated[str | None, Parameter(help="Repository to read config from (default: the current one).")]
+
+
+def _request(repo: str | None, project: str | None, stack: tuple[str, ...], agent: tuple[str, ...],
+             all_stacks: bool = False, proxy: bool = True) -> TargetRequest:
+    return TargetRequest(repo=repo, project=project, stacks=stack, agents=agent, all_stacks=all_stacks, proxy=proxy)
+
+
+def build(
+    *,
+    stack: Stacks = (),
+    agent: Agents = (),
+    project: Project = None,
+    repo: Repo = None,
+    all_stacks: Annotated[bool, Parameter(negative=(), help="Build every known stack.")] = False,
+    no_cache: Annotated[bool, Parameter(negative=(), help="Rebuild every layer of the target from scratch.")] = False,
+    dry_run: Annotated[bool, Parameter(negative=(), help="Print each layer's Dockerfile, key and inputs; build nothing.")] = False,
+    json: Json = False,
+) -> int:
+    """Build the layers `tsk run` in this repo would use, plus the proxy image; only missing ones."""
+    from tsk.layers import service
+
+    ctx = Context()
+    req = _request(repo, project, stack, agent, all_stacks)
+    if dry_run:
+        planned = service.dry_run(ctx, req)
+        if json:
+            emit_json(planned)
+            return 0
+        out = console()
+        for p in planned:
+            out.rule(f"{p.kind}/{p.name}  {p.status}")
+            out.print(f"key    {p.key}\nimage  {p.image}\nfrom   {p.origin}")
+            out.print("inputs " + ", ".join(f"{k}={v}" for k, v in p.inputs.items() if v not in (None, {}, "")))
+            out.print(p.dockerfile, markup=False)
+        return 0
+    from tsk.cli.progress import BuildProgress
+
+    with BuildProgress(quiet=json) as progress:
+        report = service.build(ctx, req, no_cache=no_cache, events=progress)
+    if json:
+        emit_json(report.layers)
+        return 0
+    out = console()
+    for r in report.layers:
+        out.print(f"{r.status:>6}  {r.kind + '/' + r.name:<24} {r.key[:16]}  {r.seconds:7.2f}s  {r.image}", markup=False)
+    built = sum(1 for r in report.layers if r.status == "built")
+    out.print(f"{len(report.layers)} layers: {built} built, {len(report.layers) - built} hit "
+              f"(builder called {report.builder_calls} time(s))")
+    return 0
+
+
+def ls(*, json: Json = False) -> int:
+    """List the layer images in the store: key, kind, name, size, last used, in use."""
+    from tsk.layers.listing import list_layers
+
+    rows = list_layers(Context())
+    if json:
+        emit_json(rows)
+        return 0
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for col in ("KEY", "KIND", "NAME", "SIZE", "OWN", "LAST USED", "IN USE"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r.key[:16], r.kind, r.name, human_bytes(r.size), human_bytes(r.own_size), ago(r.last_used),
+                      str(r.in_use) if r.in_use else "-")
+    console().print(table)
+    console().print(f"{len(rows)} layers, {human_bytes(sum(r.own_size for r in rows))} of their own")
+    return 0
+
+
+def why(
+    *, stack: Stacks = (), agent: Agents = (), project: Project = None, repo: Repo = None, json: Json = False
+) -> int:
+    """For each layer of the target: a hit, or what changed since that slot last built."""
+    from tsk.layers.why import why as explain
+
+    rows = explain(Context(), _request(repo, project, stack, agent))
+    if json:
+        emit_json(rows)
+        return 0
+    out = console()
+    for r in rows:
+        head = f"{r.kind}/{r.name}  {r.key[:16]}  "
+        if r.status == "hit":
+            out.print(head + "hit", markup=False)
+            continue
+        out.print(head + "miss: " + "; ".join(r.reasons), markup=False)
+        if r.diff:
+            out.print(r.diff.rstrip("\n"), markup=False)
+    return 0
+
+
+def prune(
+    *,
+    dry_run: Annotated[bool, Parameter(negative=(), help="List what would go; remove nothing.")] = False,
+    older_than: Annotated[str, Parameter(help="Keep layers used within this long: 90s, 30m, 12h, 7d, 2w.")] = "7d",
+    project: Project = None,
+    repo: Repo = None,
+    json: Json = False,
+) -> int:
+    """Remove layers nothing needs: not the current target's, not used by a container, not used recently."""
+    from tsk.layers.prune import parse_duration
+    from tsk.layers.prune import prune as run_prune
+
+    report = run_prune(Context(), _request(repo, project, (), ()), dry_run=dry_run,
+                       older_than=parse_duration(older_than))
+    if json:
+        emit_json(report)
+        return 0 if not report.failed else 1
+    out = console()
+    verb = "would remove" if dry_run else "removed"
+    for item in report.removed:
+        out.print(f"{verb} {item.kind}/{item.name} {item.key[:16]} ({human_bytes(item.bytes)})", markup=False)
+    for item in report.kept:
+        out.print(f"kept   {item.kind}/{item.name} {item.key[:16]}: {item.reason}", markup=False)
+    for failure in report.failed:
+        out.print(f"could not remove {failure}", markup=False)
+    out.print(f"{verb} {len(report.removed)} layer(s), {human_bytes(report.bytes_freed)}"
+              + (" would be freed" if dry_run else " freed"))
+    return 0 if not report.failed else 1

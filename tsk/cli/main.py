@@ -1,0 +1,47 @@
+"""The entry point and the one error boundary: TskError becomes a message and an exit code
+(1 failed operation, 2 bad usage or config, 130 Ctrl-C); a traceback only with TSK_DEBUG=1."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+
+def _debug() -> bool:
+    return os.environ.get("TSK_DEBUG", "") not in ("", "0")
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    from cyclopts import CycloptsError
+
+    from tsk.cli.app import app
+    from tsk.errors import TskError
+
+    if _debug():
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    try:
+        result = app(argv, exit_on_error=False, print_error=True, result_action="return_value")
+    except CycloptsError:
+        return 2  # cyclopts has printed what was wrong with the command line
+    except TskError as exc:
+        if _debug():
+            raise
+        print(f"tsk: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("tsk: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if _debug():
+            raise
+        print(f"tsk: internal error: {type(exc).__name__}: {exc}\n  rerun with TSK_DEBUG=1 for a traceback",
+              file=sys.stderr)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    sys.exit(run(argv))

@@ -1,0 +1,70 @@
+"""The context a command runs in: paths, the repo, and lazily made clients for the engine, the builder
+and the layer index. Built from the environment once per command and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tsk.paths import Paths
+
+if TYPE_CHECKING:
+    from tsk.config.schema import ProjectSettings, ResolvedConfig
+    from tsk.layers.index import LayerIndex
+    from tsk.layers.ports import Builder, Engine
+
+
+class Context:
+    def __init__(
+        self,
+        *,
+        environ: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        engine: Engine | None = None,
+        builder: Callable[[], Builder] | None = None,
+    ) -> None:
+        self.environ = dict(os.environ if environ is None else environ)
+        self.paths = Paths.from_env(self.environ)
+        self.cwd = cwd or Path.cwd()
+        self._engine = engine
+        self._builder = builder
+
+    @cached_property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from tsk.engine import DockerEngine
+
+            self._engine = DockerEngine()
+        return self._engine
+
+    def builder_factory(self) -> Builder:
+        if self._builder is not None:
+            return self._builder()
+        from tsk.builder import BuildxBuilder
+
+        return BuildxBuilder()
+
+    @cached_property
+    def index(self) -> LayerIndex:
+        from tsk.layers.index import LayerIndex
+
+        return LayerIndex(self.paths.layer_index)
+
+    def find_repo(self, explicit: Path | None = None) -> Path:
+        """The repository's top level: the nearest directory upwards with a `.git`; without one,
+        the starting directory itself (layer commands work outside a repository too)."""
+        start = (explicit or self.cwd).resolve()
+        for d in (start, *start.parents):
+            if (d / ".git").exists():
+                return d
+        return start
+
+    def config(
+        self, repo: Path, cli: ProjectSettings | None = None, project: str | None = None
+    ) -> ResolvedConfig:
+        from tsk.config import load_config
+
+        return load_config(repo, self.paths, cli=cli, project=project)

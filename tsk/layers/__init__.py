@@ -1,0 +1,1 @@
+"""The layer store: content-addressed sandbox images (DESIGN §2)."""

@@ -1,0 +1,45 @@
+"""The one place tsk runs host commands. Every call is logged with its argv; a failure raises
+CommandFailed carrying argv, exit code and output."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from tsk.errors import CommandFailed, TskError
+
+log = logging.getLogger("tsk.proc")
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    input: bytes | None = None,
+    check: bool = True,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a command to completion, capturing its output."""
+    args = [str(a) for a in argv]
+    log.debug("run %s (cwd=%s)", args, cwd)
+    try:
+        done = subprocess.run(
+            args, cwd=cwd, env=None if env is None else dict(env), input=input,
+            capture_output=True, timeout=timeout, check=False,
+        )
+    except FileNotFoundError as exc:
+        raise TskError(f"`{args[0]}` is not installed or not on PATH", hint="install it, then retry") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise TskError(f"`{' '.join(args)}` did not finish within {timeout} s") from exc
+    if check and done.returncode != 0:
+        output = (done.stdout + done.stderr).decode(errors="replace")
+        raise CommandFailed(args, done.returncode, output)
+    return done
+
+
+def text(argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> str:
+    """Run a command and return its stdout as text, stripped."""
+    return run(argv, cwd=cwd, env=env).stdout.decode(errors="replace").strip()
