@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fakes import FakeBuilder, FakeEngine
+
 from tsk.layers.index import LayerIndex
 from tsk.layers.listing import LayerRow
 from tsk.layers.plan import Slot, plan_chain

@@ -11,9 +11,13 @@ from tsk.context import Context
 from tsk.layers.service import TargetRequest
 
 Json = Annotated[bool, Parameter(name="--json", negative=(), help="Print JSON for scripts.")]
-Stacks = Annotated[tuple[str, ...], Parameter(name="--stack", negative=(), help="Stack(s) to use instead of the configured one; repeat or comma-separate.")]
-Agents = Annotated[tuple[str, ...], Parameter(name=["--agent", "-a"], negative=(), help="Agent(s) to use instead of the configured one; repeat or comma-separate.")]
-Project = Annotated[str | None, Parameter(help="Project name whose [project.NAME] settings apply (default: the repo's name).")]
+Stacks = Annotated[tuple[str, ...], Parameter(
+    name="--stack", negative=(), help="Stack(s) to use instead of the configured one; repeat or comma-separate.")]
+Agents = Annotated[tuple[str, ...], Parameter(
+    name=["--agent", "-a"], negative=(),
+    help="Agent(s) to use instead of the configured one; repeat or comma-separate.")]
+Project = Annotated[str | None, Parameter(
+    help="Project name whose [project.NAME] settings apply (default: the repo's name).")]
 Repo = Annotated[str | None, Parameter(help="Repository to read config from (default: the current one).")]
 
 
@@ -30,7 +34,8 @@ def build(
     repo: Repo = None,
     all_stacks: Annotated[bool, Parameter(negative=(), help="Build every known stack.")] = False,
     no_cache: Annotated[bool, Parameter(negative=(), help="Rebuild every layer of the target from scratch.")] = False,
-    dry_run: Annotated[bool, Parameter(negative=(), help="Print each layer's Dockerfile, key and inputs; build nothing.")] = False,
+    dry_run: Annotated[bool, Parameter(
+        negative=(), help="Print each layer's Dockerfile, key and inputs; build nothing.")] = False,
     json: Json = False,
 ) -> int:
     """Build the layers `tsk run` in this repo would use, plus the proxy image; only missing ones."""
@@ -59,7 +64,8 @@ def build(
         return 0
     out = console()
     for r in report.layers:
-        out.print(f"{r.status:>6}  {r.kind + '/' + r.name:<24} {r.key[:16]}  {r.seconds:7.2f}s  {r.image}", markup=False)
+        slot = f"{r.kind}/{r.name}"
+        out.print(f"{r.status:>6}  {slot:<24} {r.key[:16]}  {r.seconds:7.2f}s  {r.image}", markup=False)
     built = sum(1 for r in report.layers if r.status == "built")
     out.print(f"{len(report.layers)} layers: {built} built, {len(report.layers) - built} hit "
               f"(builder called {report.builder_calls} time(s))")

@@ -44,8 +44,7 @@ def context_sources(text: str) -> list[str]:
             found.extend(_copy_sources(rest.strip()))
         elif instr == "RUN":
             found.extend(_bind_mount_sources(rest))
-    seen: set[str] = set()
-    return [s for s in found if not (s in seen or seen.add(s))]
+    return list(dict.fromkeys(found))
 
 
 def _copy_sources(rest: str) -> list[str]:
@@ -74,9 +73,10 @@ def _bind_mount_sources(rest: str) -> list[str]:
             if not token.startswith("--"):
                 break
             continue
-        opts = dict(
-            (kv.split("=", 1) if "=" in kv else (kv, "")) for kv in token[len("--mount="):].split(",")
-        )
+        opts: dict[str, str] = {}
+        for kv in token[len("--mount="):].split(","):
+            name, _, value = kv.partition("=")
+            opts[name] = value
         if opts.get("type", "bind") == "bind" and "from" not in opts:
             out.append(_clean(opts.get("source") or opts.get("src") or "."))
     return out

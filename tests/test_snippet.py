@@ -1,0 +1,74 @@
+"""What a snippet reads from its build context, and content digests of those files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tsk.errors import ConfigError
+from tsk.layers.snippet import context_sources, digest_path, resolve_sources
+
+
+def test_copy_add_and_bind_mount_sources() -> None:
+    text = """
+# COPY commented.txt /nope
+COPY a.txt b/ /dst/
+copy --chown=1000:1000 c.txt /x
+ADD ["d e.txt", "/y"]
+COPY --from=builder /out /out
+COPY --from=debian:trixie /etc/os-release /z
+RUN --mount=type=bind,source=scripts,target=/s \\
+    --mount=type=cache,target=/root/.cache \\
+    sh /s/go.sh
+ADD https://example.com/x.tgz /tmp/
+COPY a.txt /again
+"""
+    assert context_sources(text) == ["a.txt", "b", "c.txt", "d e.txt", "scripts", "https://example.com/x.tgz"]
+
+
+def test_continuations_with_comments_inside() -> None:
+    assert context_sources("COPY \\\n  # a comment\n  one.txt \\\n  two.txt /d/\n") == ["one.txt", "two.txt"]
+
+
+def test_missing_source_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        resolve_sources("stack layer `x`", ["nope.txt"], {}, tmp_path)
+    assert "nope.txt" in str(err.value) and str(tmp_path) in str(err.value)
+
+
+def test_source_outside_the_context_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "secret").write_text("x")
+    with pytest.raises(ConfigError, match="outside"):
+        resolve_sources("l", ["../secret"], {}, tmp_path / "ctx")
+
+
+def test_globs_and_named_roots(tmp_path: Path) -> None:
+    (tmp_path / "ctx").mkdir()
+    for n in ("a.conf", "b.conf", "c.txt"):
+        (tmp_path / "ctx" / n).write_text(n)
+    ca = tmp_path / "gen" / "tsk-ca"
+    ca.mkdir(parents=True)
+    found = resolve_sources("l", ["*.conf", "tsk-ca/"], {"tsk-ca": ca}, tmp_path / "ctx")
+    assert sorted(found) == ["a.conf", "b.conf", "tsk-ca"]
+    assert found["tsk-ca"] == ca
+
+
+def test_directory_digest_sees_names_content_modes_links_not_times(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    (d / "sub").mkdir(parents=True)
+    (d / "sub" / "f").write_text("1")
+    (d / "link").symlink_to("sub/f")
+    first = digest_path(d)
+    import os
+
+    os.utime(d / "sub" / "f", (1, 1))
+    assert digest_path(d) == first
+    (d / "sub" / "f").chmod(0o755)
+    assert digest_path(d) != first
+    (d / "sub" / "f").chmod(0o644)
+    assert digest_path(d) == first
+    (d / "link").unlink()
+    (d / "link").symlink_to("elsewhere")
+    assert digest_path(d) != first
