@@ -1,0 +1,2 @@
+# tsk agent "exec": runs a plain command in the stack's image; nothing to install.
+LABEL dev.tsk.agent="exec"

@@ -1,0 +1,31 @@
+# tsk proxy: Squid from Debian with tsk's allow-list config (squid.conf, next
+# to this file). Standalone: built FROM debian:trixie, not on the tsk base.
+# The image runs as Squid's default `proxy` user (port 3128 needs no root).
+# Docker hands stdout/stderr to the container's user, which is what lets Squid
+# open stdio:/dev/stdout for its access log. If the container is started as
+# root anyway, the CMD first gives those pipes to `proxy`, since Squid drops to
+# cache_effective_user (proxy) before it opens its logs.
+RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    rm -f /etc/apt/apt.conf.d/docker-clean \
+    && printf '%s\n' \
+        'path-exclude=/usr/share/doc/*' \
+        'path-include=/usr/share/doc/*/copyright' \
+        'path-exclude=/usr/share/man/*' \
+        'path-exclude=/usr/share/info/*' \
+        'path-exclude=/usr/share/locale/*' \
+        'path-include=/usr/share/locale/locale.alias' \
+        > /etc/dpkg/dpkg.cfg.d/tsk-nodoc \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends squid \
+    && mkdir -p /run/squid /var/spool/squid /var/log/squid \
+    && chown proxy:proxy /run/squid /var/spool/squid /var/log/squid
+
+COPY squid.conf /etc/squid/squid.conf
+
+RUN squid -k parse -f /etc/squid/squid.conf
+
+USER proxy
+EXPOSE 3128
+STOPSIGNAL SIGTERM
+CMD ["sh", "-c", "if [ \"$(id -u)\" = 0 ]; then chown proxy:proxy /proc/self/fd/1 /proc/self/fd/2; fi; exec squid -N -f /etc/squid/squid.conf"]

@@ -1,0 +1,14 @@
+# tsk stack "lua": Lua 5.4 with headers and LuaRocks.
+# Debian's luarocks depends on lua5.1|5.2|5.3 (not 5.4), so lua5.1 comes along;
+# make `lua`/`luac` and LuaRocks' default Lua version point at 5.4.
+RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    apt-get update \
+    && apt-get install -y --no-install-recommends lua5.4 liblua5.4-dev luarocks unzip \
+    && update-alternatives --set lua-interpreter /usr/bin/lua5.4 \
+    && update-alternatives --set lua-compiler /usr/bin/luac5.4 \
+    && luarocks config --scope system lua_version 5.4
+
+RUN lua -v && luac -v && luarocks --version && luarocks config lua_version
+
+LABEL dev.tsk.stack="lua"

@@ -1,0 +1,20 @@
+# tsk stack "node": Debian's nodejs + npm, plus pnpm, yarn (classic) and
+# typescript installed globally from npm (into /usr/local).
+ARG PNPM_VERSION=12.21.0
+ARG YARN_VERSION=1.22.22
+ARG TYPESCRIPT_VERSION=7.0.2
+
+RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    apt-get update \
+    && apt-get install -y --no-install-recommends nodejs npm
+
+RUN --mount=type=cache,target=/root/.npm,sharing=locked \
+    npm install -g --no-fund --no-audit --update-notifier=false \
+        "pnpm@${PNPM_VERSION}" "yarn@${YARN_VERSION}" "typescript@${TYPESCRIPT_VERSION}" \
+    && node --version && npm --version && pnpm --version && yarn --version && tsc --version
+
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false \
+    NPM_CONFIG_FUND=false
+
+LABEL dev.tsk.stack="node"
