@@ -3,6 +3,7 @@ Real-engine fixtures fail (never skip) when no engine answers."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -95,3 +96,28 @@ def docker_log(tmp_path: Path) -> tuple[dict[str, str], Path]:
 
 def buildx_builds(log: Path) -> int:
     return sum(1 for line in log.read_text().splitlines() if line.startswith("buildx build"))
+
+
+# Project names the real-engine tests give their throwaway repos; their layers are removed after the run
+# so repeated runs do not fill the disk. Shared layers (base, stacks, agents on stacks, proxy) stay: they
+# are what makes a warm run fast.
+THROWAWAY_PROJECTS = {"proj", "race", "current", "old", "busy", "r"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_throwaway_layers():  # type: ignore[no-untyped-def]
+    yield
+    try:
+        from tsk.engine import DockerEngine
+
+        eng = DockerEngine()
+        images = eng.images()
+    except Exception:  # no engine: the docker tests have failed already and said why
+        return
+    doomed = {i.labels.get("dev.tsk.key") for i in images
+              if i.labels.get("dev.tsk.kind") == "project" and i.labels.get("dev.tsk.name") in THROWAWAY_PROJECTS}
+    children = [i for i in images if i.labels.get("dev.tsk.parent") in doomed]
+    for img in [*children, *(i for i in images if i.labels.get("dev.tsk.key") in doomed)]:
+        for tag in img.tags:
+            with contextlib.suppress(Exception):  # in use by a leftover container: leave it
+                eng.remove_image(tag)

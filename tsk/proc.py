@@ -43,3 +43,13 @@ def run(
 def text(argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> str:
     """Run a command and return its stdout as text, stripped."""
     return run(argv, cwd=cwd, env=env).stdout.decode(errors="replace").strip()
+
+
+def interactive(argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run a command with the terminal attached (an editor, a shell); return its exit code."""
+    args = [str(a) for a in argv]
+    log.debug("interactive %s (cwd=%s)", args, cwd)
+    try:
+        return subprocess.call(args, cwd=cwd, env=None if env is None else dict(env))
+    except FileNotFoundError as exc:
+        raise TskError(f"`{args[0]}` is not installed or not on PATH", hint="install it, or set $EDITOR") from exc

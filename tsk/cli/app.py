@@ -23,6 +23,14 @@ layers.command("tsk.cli.layers:why", help="For each layer of the target: a hit, 
 layers.command("tsk.cli.layers:prune", help="Remove layers nothing needs (reachability plus age).")
 app.command(layers)
 
+template = App(name="template", help="Task templates (recipes): list, show and edit them.")
+template.command("tsk.cli.template:list_", name="list",
+                 help="List templates: name, where each comes from, description; then the search paths.")
+template.command("tsk.cli.template:show", help="Print a template's file (its path goes to stderr).")
+template.command("tsk.cli.template:edit",
+                 help="Edit a template in $EDITOR; a built-in is copied to your templates dir first.")
+app.command(template)
+
 docker = App(name="docker", help="Upstream-compatible aliases (`tsk docker build` = `tsk layers build`).")
 docker.command("tsk.cli.layers:build", help=_BUILD)
 app.command(docker)
