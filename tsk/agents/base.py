@@ -1,0 +1,151 @@
+"""The agent plug-in contract and the plain data it hands the container runner. An agent only plans:
+it names the argv, environment and credential files, and reads the output; the runner executes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import msgspec
+
+from tsk.agents.events import Event, Final, Message, Raw
+from tsk.errors import TskError
+
+# tsk runs the agent as the non-root `agent` user with this HOME (the runner sets HOME to it).
+AGENT_HOME = "/home/agent"
+
+
+class CredentialFile(msgspec.Struct, frozen=True):
+    """A file to copy into the container before the agent starts, owned by the agent user. Copied,
+    never bind-mounted: the agent may rewrite it (token refresh) without touching the host's copy."""
+
+    container_path: str
+    content: bytes
+    mode: int = 0o600
+    origin: str = ""  # the host path it was read from, or "generated"; for logs and `tsk` output
+
+    def __repr__(self) -> str:
+        # the content is a secret: keep it out of logs, tracebacks and test failure output
+        return (f"CredentialFile(container_path={self.container_path!r}, content=<{len(self.content)} bytes>, "
+                f"mode={oct(self.mode)}, origin={self.origin!r})")
+
+
+class AgentResult(msgspec.Struct, frozen=True):
+    """The task's verdict on the agent's run: its own Final combined with the exit code."""
+
+    success: bool
+    summary: str = ""
+    error: str | None = None
+    cost_usd: float | None = None
+    turns: int | None = None
+    duration_ms: int | None = None
+
+
+class Agent(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def command(self, prompt_file: str) -> list[str]:
+        """The argv run in the repo dir as the agent user; `prompt_file` is the container path of the
+        instructions. stdin is never left open: the runner may give the container none at all."""
+        ...
+
+    def env(self, host_env: Mapping[str, str]) -> dict[str, str]:
+        """Environment for the container; secrets only when they are set on the host."""
+        ...
+
+    def credential_files(self, host_home: Path, host_env: Mapping[str, str]) -> list[CredentialFile]:
+        """Files to copy into the container, read now (plan time) from the host."""
+        ...
+
+    def parse(self, lines: Iterable[str]) -> Iterator[Event]:
+        """Events from the agent's stdout lines; lazy, so it follows a live stream. Never raises on bad input."""
+        ...
+
+    def result(self, events: Iterable[Event], exit_code: int) -> AgentResult:
+        """The run's verdict from all parsed events and the process's exit code."""
+        ...
+
+
+def clean_text(text: str) -> str:
+    """Text that encodes as UTF-8. Output decoded with surrogateescape carries lone surrogates, which no JSON
+    or TOML writer accepts: undecodable bytes become U+FFFD instead."""
+    try:
+        text.encode()
+        return text
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "replace").decode()
+
+
+def read_json_line(line: str) -> dict[str, Any] | Raw | None:
+    """A JSON object from one output line; Raw for anything else; None for a blank line."""
+    text = clean_text(line).rstrip("\r\n")
+    if not text.strip():
+        return None
+    try:
+        value = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return Raw(text)
+    return value if isinstance(value, dict) else Raw(text)
+
+
+def text_of(value: object) -> str:
+    """A string field, or the text blocks of a content list; anything else reads as empty."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n".join(text_of(b.get("text")) for b in value if isinstance(b, dict)).strip("\n")
+    return ""
+
+
+def number(value: object) -> float | None:
+    # bool is an int in Python; a flag is never a count or a price
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def integer(value: object) -> int | None:
+    n = number(value)
+    return int(n) if n is not None else None
+
+
+def verdict(agent: str, events: Iterable[Event], exit_code: int) -> AgentResult:
+    """Combine the agent's last Final with the exit code: a run succeeds only when both say so. A failed
+    Final anywhere wins over a later success, and an agent that stops without a Final has failed."""
+    final: Final | None = None
+    failed: Final | None = None
+    last_text = ""
+    for event in events:
+        if isinstance(event, Final):
+            final = event
+            if not event.success and failed is None:
+                failed = event
+        elif isinstance(event, Message) and event.role in ("assistant", "output") and event.text.strip():
+            last_text = event.text
+    chosen = failed or final
+    if chosen is None:
+        why = f"{agent} exited with code {exit_code} without reporting a result"
+        return AgentResult(success=False, summary=last_text, error=why)
+    if not chosen.success:
+        error: str | None = chosen.error or chosen.summary or f"{agent} reported a failure"
+    elif exit_code != 0:
+        error = f"{agent} exited with code {exit_code}"
+    else:
+        error = None
+    return AgentResult(success=error is None, summary=chosen.summary or last_text, error=error,
+                       cost_usd=chosen.cost_usd, turns=chosen.turns, duration_ms=chosen.duration_ms)
+
+
+def read_credential(host_path: Path, container_path: str) -> CredentialFile | None:
+    """The host file's bytes, or None when it does not exist."""
+    if not host_path.is_file():
+        return None
+    try:
+        content = host_path.read_bytes()
+    except OSError as exc:
+        raise TskError(f"cannot read the agent credential file {host_path}: {exc.strerror}",
+                       hint=f"make {host_path} readable by your user, or remove it to run without it") from exc
+    return CredentialFile(container_path=container_path, content=content, origin=str(host_path))

@@ -1,0 +1,156 @@
+"""Claude Code, run headless with stream-json output (see AGENT-FACTS: a run that failed can still say
+`subtype: "success"`, so the verdict reads `is_error` and the exit code)."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from tsk.agents.base import (
+    AGENT_HOME,
+    AgentResult,
+    CredentialFile,
+    integer,
+    number,
+    read_credential,
+    read_json_line,
+    text_of,
+    verdict,
+)
+from tsk.agents.events import Event, Final, Message, Raw, TodoItem, TodoList, ToolResult, ToolUse
+
+PASS_THROUGH = ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "CLAUDE_CODE_OAUTH_TOKEN")
+FIXED_ENV = {
+    # the binary is root-owned in the image and cannot update itself; the rest is traffic that is not
+    # the model API, which the proxy would refuse anyway
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_TELEMETRY": "1",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    # unbounded, it retries an unreachable API for minutes before giving up
+    "CLAUDE_CODE_MAX_RETRIES": "3",
+    # --dangerously-skip-permissions refuses root without it; the container is the sandbox
+    "IS_SANDBOX": "1",
+}
+
+# Which input field names the thing a tool acts on, for a one-line summary.
+_SUBJECT = {
+    "Bash": "command", "Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "Read": "file_path",
+    "NotebookEdit": "notebook_path", "Glob": "pattern", "Grep": "pattern", "WebFetch": "url",
+    "WebSearch": "query", "Task": "description", "Agent": "description",
+}
+
+
+class ClaudeAgent(msgspec.Struct, frozen=True):
+    home: str = AGENT_HOME
+
+    @property
+    def name(self) -> str:
+        return "claude"
+
+    def command(self, prompt_file: str) -> list[str]:
+        # The prompt goes in as an argument after `--`, so instructions that start with "-" are not read as
+        # options; `p=... &&` stops before starting claude when the file cannot be read.
+        script = (f"p=\"$(cat {shlex.quote(prompt_file)})\" && exec claude -p --output-format stream-json"
+                  ' --verbose --dangerously-skip-permissions -- "$p" </dev/null')
+        return ["sh", "-c", script]
+
+    def env(self, host_env: Mapping[str, str]) -> dict[str, str]:
+        passed = {k: host_env[k] for k in PASS_THROUGH if host_env.get(k)}
+        return {**passed, **FIXED_ENV}
+
+    def credential_files(self, host_home: Path, host_env: Mapping[str, str]) -> list[CredentialFile]:
+        wanted = [
+            (host_home / ".claude" / ".credentials.json", f"{self.home}/.claude/.credentials.json"),
+            (host_home / ".claude.json", f"{self.home}/.claude.json"),
+        ]
+        return [f for host, inside in wanted if (f := read_credential(host, inside)) is not None]
+
+    def parse(self, lines: Iterable[str]) -> Iterator[Event]:
+        for line in lines:
+            obj = read_json_line(line)
+            if obj is None:
+                continue
+            if isinstance(obj, Raw):
+                yield obj
+                continue
+            yield from _events(obj)
+
+    def result(self, events: Iterable[Event], exit_code: int) -> AgentResult:
+        return verdict("claude", events, exit_code)
+
+
+def _events(obj: dict[str, Any]) -> Iterator[Event]:
+    kind, subtype = obj.get("type"), obj.get("subtype")
+    if kind == "system" and subtype == "init":
+        model = obj.get("model")
+        yield Message(f"claude started, model {model}" if isinstance(model, str) else "claude started", "system")
+    elif kind == "system" and subtype == "api_retry":
+        attempt, most = integer(obj.get("attempt")), integer(obj.get("max_retries"))
+        status = obj.get("error_status") or obj.get("error") or "no answer"
+        yield Message(f"API retry {attempt}/{most} ({status})", "system")
+    elif kind in ("assistant", "user"):
+        message = obj.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str) and content.strip():
+            yield Message(content, kind)
+        elif isinstance(content, list):
+            for block in content:
+                if isinstance(block, dict):
+                    yield from _block(block, kind)
+    elif kind == "result":
+        yield _final(obj)
+    # Anything else (hooks, partial stream events, rate-limit notes) is noise for the log; the raw output
+    # keeps it.
+
+
+def _block(block: dict[str, Any], role: str) -> Iterator[Event]:
+    kind = block.get("type")
+    if kind == "text":
+        text = text_of(block.get("text"))
+        if text.strip():
+            yield Message(text, role)
+    elif kind == "tool_use":
+        name, args = block.get("name"), block.get("input")
+        tool = name if isinstance(name, str) else "tool"
+        args = args if isinstance(args, dict) else {}
+        if tool == "TodoWrite":
+            todos = _todos(args.get("todos"))
+            yield ToolUse(tool, f"{len(todos)} todo" + ("" if len(todos) == 1 else "s"))
+            yield TodoList(todos)
+        else:
+            yield ToolUse(tool, _subject(tool, args))
+    elif kind == "tool_result":
+        yield ToolResult(text_of(block.get("content")), block.get("is_error") is True)
+
+
+def _subject(tool: str, args: dict[str, Any]) -> str:
+    value = args.get(_SUBJECT.get(tool, ""))
+    if not isinstance(value, str):
+        # an unknown tool: its first string argument is the best guess at what it acts on
+        value = next((v for v in args.values() if isinstance(v, str)), "")
+    return value
+
+
+def _todos(value: object) -> list[TodoItem]:
+    items = value if isinstance(value, list) else []
+    return [TodoItem(text_of(i.get("content")), text_of(i.get("status")) or "pending")
+            for i in items if isinstance(i, dict)]
+
+
+def _final(obj: dict[str, Any]) -> Final:
+    subtype = obj.get("subtype")
+    is_error = obj.get("is_error")
+    failed = is_error if isinstance(is_error, bool) else subtype != "success"
+    failed = failed or (isinstance(subtype, str) and subtype.startswith("error"))
+    text = text_of(obj.get("result"))
+    error = None
+    if failed:
+        errors = obj.get("errors")
+        detail = "; ".join(e for e in errors if isinstance(e, str)) if isinstance(errors, list) else ""
+        error = text or detail or (subtype if isinstance(subtype, str) else "") or "claude reported an error"
+    return Final(success=not failed, summary=text, cost_usd=number(obj.get("total_cost_usd")),
+                 turns=integer(obj.get("num_turns")), duration_ms=integer(obj.get("duration_ms")), error=error)

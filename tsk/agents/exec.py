@@ -1,0 +1,43 @@
+"""The `exec` agent: the instructions file is a bash script, run in the repo dir. For scripted tasks, tests
+and benchmarks, and for config-defined agents that tsk has no plug-in for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+import msgspec
+
+from tsk.agents.base import AgentResult, CredentialFile, clean_text
+from tsk.agents.events import Event, Message
+
+
+class ExecAgent(msgspec.Struct, frozen=True):
+    name: str = "exec"
+
+    def command(self, prompt_file: str) -> list[str]:
+        return ["bash", prompt_file]
+
+    def env(self, host_env: Mapping[str, str]) -> dict[str, str]:
+        return {}
+
+    def credential_files(self, host_home: Path, host_env: Mapping[str, str]) -> list[CredentialFile]:
+        return []
+
+    def parse(self, lines: Iterable[str]) -> Iterator[Event]:
+        for line in lines:
+            yield Message(clean_text(line).rstrip("\r\n"), "output")
+
+    def result(self, events: Iterable[Event], exit_code: int) -> AgentResult:
+        # a script has no verdict of its own: the exit code is the verdict, its last line the summary
+        last = ""
+        for event in events:
+            if isinstance(event, Message) and event.text.strip():
+                last = event.text
+        error = None if exit_code == 0 else f"exit code {exit_code}"
+        return AgentResult(success=exit_code == 0, summary=last, error=error)
+
+
+class GenericAgent(ExecAgent, frozen=True):
+    """An agent defined only by `agent_config.<name>.setup`: its layer installs whatever it needs, and the
+    task's instructions run as a script, the way `exec` runs them."""
