@@ -29,6 +29,8 @@ def test_cold_build_then_warm_hit_makes_no_buildkit_call(engine, tmp_path: Path,
     planned = json.loads(run_tsk("layers", "build", "--dry-run", "--json", "--stack", "default", "--agent", "exec",
                                  cwd=repo).stdout)
     assert [p["kind"] for p in planned] == ["base", "stack", "agent", "proxy"]
+    for c in engine.container_labels("dev.tsk.kind=proxy"):  # a running proxy holds its image
+        engine.container_remove(c.name)
     for p in planned:  # as a fresh machine: none of these images exist
         engine.remove_image(p["image"])
     cold = _build(repo, "--stack", "default", "--agent", "exec", env=env)

@@ -5,6 +5,7 @@ be tested with a fake. Typed docker errors are mapped to TskError subclasses her
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -13,6 +14,7 @@ import docker.errors
 
 from tsk.errors import EngineError, EngineUnavailable, TskError
 from tsk.layers.ports import ContainerInfo, ImageInfo
+from tsk.sandbox.spec import ContainerSpec
 
 LABEL_KEY = "dev.tsk.key"
 
@@ -95,6 +97,112 @@ class DockerEngine:
     def tag(self, image_id: str, ref: str) -> None:
         repo, _, tag = ref.rpartition(":")
         self._call(self.client.api.tag, image_id, repo, tag)
+
+    # -- networks ---------------------------------------------------------------------------------
+
+    def network_ensure(self, name: str, *, internal: bool, labels: dict[str, str]) -> str:
+        try:
+            return str(self._call(self.client.api.inspect_network, name)["Id"])
+        except docker.errors.NotFound:
+            pass
+        try:
+            made = self._call(self.client.api.create_network, name, driver="bridge", internal=internal,
+                              labels=labels, check_duplicate=True)
+        except EngineError:
+            # Another process made it between our look and our create.
+            return str(self._call(self.client.api.inspect_network, name)["Id"])
+        return str(made["Id"])
+
+    def network_connect(self, network: str, container: str, aliases: tuple[str, ...] = ()) -> None:
+        self._call(self.client.api.connect_container_to_network, container, network, aliases=list(aliases))
+
+    def network_disconnect(self, network: str, container: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound, EngineError):
+            self._call(self.client.api.disconnect_container_from_network, container, network, force=True)
+
+    def network_remove(self, name: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self._call(self.client.api.remove_network, name)
+
+    def networks(self, label: str) -> list[dict[str, Any]]:
+        return list(self._call(self.client.api.networks, filters={"label": label}))
+
+    def network_containers(self, name: str) -> list[str]:
+        try:
+            info = self._call(self.client.api.inspect_network, name)
+        except docker.errors.NotFound:
+            return []
+        return [c.get("Name", "") for c in (info.get("Containers") or {}).values()]
+
+    # -- volumes ----------------------------------------------------------------------------------
+
+    def volume_create(self, name: str, *, driver_opts: dict[str, str], labels: dict[str, str]) -> None:
+        self._call(self.client.api.create_volume, name=name, driver="local", driver_opts=driver_opts, labels=labels)
+
+    def volume_remove(self, name: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self._call(self.client.api.remove_volume, name, force=True)
+
+    # -- containers -------------------------------------------------------------------------------
+
+    def container_create(self, spec: ContainerSpec) -> str:
+        from docker.types import Mount
+
+        mounts = [Mount(target=m.target, source=m.source, type=m.type, read_only=m.read_only) for m in spec.mounts]
+        kwargs: dict[str, Any] = {
+            "mounts": mounts, "cap_drop": list(spec.cap_drop) or None, "cap_add": list(spec.cap_add) or None,
+            "security_opt": list(spec.security_opt) or None, "privileged": spec.privileged,
+            "devices": list(spec.devices) or None, "extra_hosts": dict(spec.extra_hosts) or None,
+            "network_mode": spec.network or "bridge", "init": True,
+        }
+        if spec.memory_bytes:
+            kwargs["mem_limit"] = spec.memory_bytes
+        if spec.nano_cpus:
+            kwargs["nano_cpus"] = spec.nano_cpus
+        host_config = self.client.api.create_host_config(**kwargs)
+        networking = None
+        if spec.network and spec.network_aliases:
+            networking = self.client.api.create_networking_config(
+                {spec.network: self.client.api.create_endpoint_config(aliases=list(spec.network_aliases))})
+        made = self._call(
+            self.client.api.create_container, spec.image, command=list(spec.command), name=spec.name,
+            user=spec.user, environment=dict(spec.env), working_dir=spec.workdir, labels=dict(spec.labels),
+            hostname=spec.hostname, tty=spec.tty, stdin_open=spec.stdin_open, host_config=host_config,
+            networking_config=networking, use_config_proxy=False, detach=True,
+        )
+        return str(made["Id"])
+
+    def container_start(self, ident: str) -> None:
+        self._call(self.client.api.start, ident)
+
+    def container_logs(self, ident: str) -> Any:
+        """A live stream of the container's stdout (bytes chunks) until it exits."""
+        return self._call(self.client.api.logs, ident, stream=True, follow=True, stdout=True, stderr=False)
+
+    def container_wait(self, ident: str) -> int:
+        return int(self._call(self.client.api.wait, ident).get("StatusCode", 1))
+
+    def container_stop(self, ident: str, timeout: int = 10) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self._call(self.client.api.stop, ident, timeout=timeout)
+
+    def container_remove(self, ident: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self._call(self.client.api.remove_container, ident, force=True, v=False)
+
+    def container_state(self, ident: str) -> dict[str, Any] | None:
+        try:
+            return dict(self._call(self.client.api.inspect_container, ident)["State"])
+        except docker.errors.NotFound:
+            return None
+
+    def container_labels(self, label: str) -> list[ContainerInfo]:
+        raws = self._call(self.client.api.containers, all=True, filters={"label": label})
+        return [
+            ContainerInfo(id=r["Id"], name=(r.get("Names") or ["?"])[0].lstrip("/"), image_id=r.get("ImageID", ""),
+                          state=r.get("State", ""), labels=dict(r.get("Labels") or {}))
+            for r in raws
+        ]
 
 
 def _image_info(raw: dict[str, Any]) -> ImageInfo:

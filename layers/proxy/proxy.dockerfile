@@ -4,7 +4,8 @@
 # Docker hands stdout/stderr to the container's user, which is what lets Squid
 # open stdio:/dev/stdout for its access log. If the container is started as
 # root anyway, the CMD first gives those pipes to `proxy`, since Squid drops to
-# cache_effective_user (proxy) before it opens its logs.
+# cache_effective_user (proxy) before it opens its logs. socat forwards the
+# project's host_ports to the host (tsk starts one listener per port).
 RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
     rm -f /etc/apt/apt.conf.d/docker-clean \
@@ -17,7 +18,7 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
         'path-include=/usr/share/locale/locale.alias' \
         > /etc/dpkg/dpkg.cfg.d/tsk-nodoc \
     && apt-get update \
-    && apt-get install -y --no-install-recommends squid \
+    && apt-get install -y --no-install-recommends squid socat \
     && mkdir -p /run/squid /var/spool/squid /var/log/squid \
     && chown proxy:proxy /run/squid /var/spool/squid /var/log/squid
 

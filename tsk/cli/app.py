@@ -13,6 +13,8 @@ app = App(
     help="Hand development tasks to AI coding agents in sandboxed containers; review each result as a git branch.",
 )
 
+app.command("tsk.cli.run:run", help="Run one task now in a sandbox; its work comes back as a branch.")
+
 layers = App(name="layers", help="The content-addressed layer store: build, list, explain and prune sandbox images.")
 # This cyclopts cannot read a lazy command's docstring without importing it, so the one-line
 # summaries for the command list are given here; each command's own --help uses its docstring.

@@ -1,0 +1,206 @@
+"""`tsk run` end to end against the real engine, with the exec agent (no API key needed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+from conftest import make_repo, run_tsk
+
+pytestmark = pytest.mark.docker
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+
+def _run(repo: Path, script: str, *extra: str, env: dict[str, str] | None = None) -> tuple[dict, subprocess.CompletedProcess]:
+    res = run_tsk("run", "--agent", "exec", "--json", "-p", script, *extra, cwd=repo, env=env)
+    task = json.loads(res.stdout) if res.stdout.strip().startswith("{") else {}
+    return task, res
+
+
+def _state(repo: Path) -> dict[str, str]:
+    """What the user has: refs, HEAD, index bytes, working tree listing with content."""
+    files = {}
+    for p in sorted(repo.rglob("*")):
+        if ".git" in p.relative_to(repo).parts:
+            continue
+        rel = str(p.relative_to(repo))
+        files[rel] = os.readlink(p) if p.is_symlink() else (p.read_text(errors="replace") if p.is_file() else "<dir>")
+    return {"refs": _git(repo, "for-each-ref"), "head": (repo / ".git" / "HEAD").read_text(),
+            "index": (repo / ".git" / "index").read_bytes().hex(), "files": json.dumps(files)}
+
+
+@pytest.fixture
+def repo(tmp_path: Path, engine) -> Path:  # type: ignore[no-untyped-def]
+    r = make_repo(tmp_path / "demo", {"README.md": "hello\n", "src/app.py": "print('app')\n",
+                                       ".gitignore": ".env\nbuild/\n", ".tsk/tsk.toml": 'stack = "default"\n'})
+    (r / ".env").write_text("SECRET=1\n")
+    (r / "build").mkdir()
+    (r / "build" / "out.bin").write_text("artifact")
+    return r
+
+
+def test_a_task_that_commits_comes_back_as_a_branch(repo: Path) -> None:
+    before = _state(repo)
+    task, res = _run(repo, "echo feature > feature.txt && git add feature.txt && git commit -qm 'add feature'")
+    assert res.returncode == 0, res.stderr
+    assert task["status"] == "COMPLETE" and task["result_branch"] == task["branch"]
+    assert task["branch"].startswith("tsk/generic/")
+    assert _git(repo, "show", f"{task['branch']}:feature.txt") == "feature\n"
+    assert _git(repo, "log", "-1", "--format=%s", task["branch"]).strip() == "add feature"
+    after = _state(repo)
+    assert after["head"] == before["head"] and after["index"] == before["index"] and after["files"] == before["files"]
+    assert [line for line in after["refs"].splitlines() if task["branch"] not in line] == before["refs"].splitlines()
+    for phase in ("snapshot", "image", "proxy", "network", "container_start", "agent", "fetch", "cleanup"):
+        assert phase in task["timings"]
+
+
+def test_uncommitted_work_is_committed_and_deletions_and_untracked_files_carry_over(repo: Path) -> None:
+    (repo / "README.md").unlink()  # an uncommitted deletion
+    (repo / "notes.txt").write_text("untracked, not ignored\n")
+    script = ("test ! -e README.md && test -f notes.txt && test ! -e .env && test ! -e build "
+              "&& echo left > left.txt")
+    task, res = _run(repo, script)
+    assert res.returncode == 0, res.stderr + res.stdout
+    branch = task["result_branch"]
+    tree = _git(repo, "ls-tree", "-r", "--name-only", branch).split()
+    assert "left.txt" in tree and "notes.txt" in tree and "README.md" not in tree and ".env" not in tree
+    assert (repo / "notes.txt").exists() and not (repo / "left.txt").exists()  # the user's tree is untouched
+
+
+def test_a_task_that_changes_nothing_makes_no_branch(repo: Path) -> None:
+    task, res = _run(repo, "git status --short")
+    assert res.returncode == 0 and task["status"] == "COMPLETE"
+    assert task["result_branch"] is None
+    assert "tsk/" not in _git(repo, "branch", "--list")
+    res = run_tsk("run", "--agent", "exec", "-p", "true", cwd=repo)
+    assert "no changes, no branch" in res.stdout
+
+
+def test_a_failing_task_is_failed_with_its_reason_and_exit_1(repo: Path) -> None:
+    task, res = _run(repo, "echo partial > p.txt; echo boom >&2; exit 3")
+    assert res.returncode == 1 and task["status"] == "FAILED"
+    assert "exit code 3" in task["error"]
+    assert task["result_branch"]  # partial work still comes back
+    plain = run_tsk("run", "--agent", "exec", "-p", "exit 4", cwd=repo)
+    assert plain.returncode == 1 and "FAILED" in plain.stderr and "exit code 4" in plain.stderr
+
+
+def test_the_log_is_kept_with_the_task(repo: Path, tsk_home: Path) -> None:
+    task, res = _run(repo, "echo line-one; echo line-two")
+    tdir = tsk_home / "data" / "tsk" / "tasks" / task["id"]
+    events = [json.loads(x) for x in (tdir / "output" / "agent.log").read_text().splitlines()]
+    assert [e.get("text") for e in events if e["type"] == "message"][:2] == ["line-one", "line-two"]
+    assert (tdir / "instructions.md").read_text().startswith("echo line-one")
+    assert json.loads((tdir / "task.json").read_text())["status"] == "COMPLETE"
+
+
+def test_branch_flag_starts_from_that_branch(repo: Path) -> None:
+    _git(repo, "checkout", "-qb", "other")
+    (repo / "only-other.txt").write_text("x\n")
+    _git(repo, "add", "only-other.txt")
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "o"], check=True)
+    _git(repo, "checkout", "-q", "trunk")
+    (repo / "dirty.txt").write_text("not taken with --branch\n")
+    task, res = _run(repo, "test -f only-other.txt && test ! -e dirty.txt && echo ok > ok.txt", "--branch", "other")
+    assert res.returncode == 0, res.stderr
+    assert _git(repo, "rev-parse", f"{task['result_branch']}~1").strip() == _git(repo, "rev-parse", "other").strip()
+
+
+def test_bad_inputs_are_clear_errors(tmp_path: Path, repo: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    res = run_tsk("run", "--agent", "exec", "-p", "true", cwd=plain)
+    assert res.returncode == 2 and "not inside a git repository" in res.stderr
+    empty = tmp_path / "empty"
+    subprocess.run(["git", "init", "-q", str(empty)], check=True)
+    res = run_tsk("run", "--agent", "exec", "-p", "true", cwd=empty)
+    assert res.returncode == 2 and "no commits" in res.stderr
+    res = run_tsk("run", "--agent", "exec", "-p", "true", "--branch", "nope", cwd=repo)
+    assert res.returncode == 2 and "nope" in res.stderr
+    res = run_tsk("run", "--agent", "nobody", "-p", "true", cwd=repo)
+    assert res.returncode == 2 and "exec" in res.stderr and "claude" in res.stderr
+    res = subprocess.run([sys.executable, "-m", "tsk", "run", "--agent", "exec"], cwd=repo, capture_output=True,
+                         text=True, stdin=subprocess.DEVNULL)
+    assert res.returncode == 2 and "prompt" in res.stderr
+    for r in (res,):
+        assert "Traceback" not in r.stderr
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"hello from the host")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        return int(s.getsockname()[1])
+
+
+def test_network_policy_from_inside_the_sandbox(repo: Path, tsk_home: Path) -> None:
+    port = _free_port()
+    server = HTTPServer(("0.0.0.0", port), _Hello)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    (repo / ".tsk" / "tsk.toml").write_text(f'stack = "default"\nhost_ports = [{port}]\n')
+    script = "\n".join([
+        "set -u",
+        "check() { if eval \"$2\" >/dev/null 2>&1; then echo \"$1=yes\"; else echo \"$1=no\"; fi; }",
+        "check allowed 'curl -fsS --max-time 20 https://pypi.org/simple/ -o /dev/null'",
+        "check https_unlisted 'curl -fsS --max-time 10 https://example.com/ -o /dev/null'",
+        "check http_unlisted 'curl -fsS --max-time 10 http://example.com/ -o /dev/null'",
+        "check http_unlisted_code 'curl -sS --max-time 10 -o /dev/null -w %{http_code} http://example.com/ | grep -q 403'",
+        "check direct 'curl -fsS --noproxy \"*\" --max-time 5 https://192.0.2.1/ -o /dev/null'",
+        "check dns 'getent hosts pypi.org'",
+        "check metadata 'curl -fsS --noproxy \"*\" --max-time 5 http://169.254.169.254/ -o /dev/null'",
+        "check metadata_via_proxy 'curl -fsS --max-time 5 http://169.254.169.254/ -o /dev/null'",
+        f"check host_port 'curl -fsS --noproxy \"*\" --max-time 10 http://$TSK_PROXY_HOST:{port}/ | grep -q hello'",
+    ])
+    try:
+        task, res = _run(repo, script)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert res.returncode == 0, res.stderr
+    log = (tsk_home / "data" / "tsk" / "tasks" / task["id"] / "output" / "agent.raw.log").read_text()
+    seen = dict(line.split("=", 1) for line in log.split() if "=" in line)
+    assert seen == {"allowed": "yes", "https_unlisted": "no", "http_unlisted": "no", "http_unlisted_code": "yes",
+                    "direct": "no", "dns": "no", "metadata": "no", "metadata_via_proxy": "no", "host_port": "yes"}
+
+
+def test_same_config_shares_a_proxy_and_another_config_gets_its_own(repo: Path, tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    def proxies() -> set[str]:
+        return {c.name for c in engine.container_labels("dev.tsk.kind=proxy")}
+
+    _run(repo, "true")
+    first = proxies()
+    other = make_repo(tmp_path / "other", {"x": "1\n", ".tsk/tsk.toml": 'stack = "default"\nhost_ports = [4999]\n'})
+    task_a, _ = _run(repo, "true")
+    assert proxies() == first  # reused, not restarted
+    _run(other, "true")
+    assert len(proxies() - first) == 1
+    assert task_a["status"] == "COMPLETE"
+
+
+def test_nothing_is_left_on_the_engine_after_a_task(repo: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    task, _ = _run(repo, "true")
+    tid = task["id"]
+    assert not engine.container_labels(f"dev.tsk.task={tid}")
+    assert not engine.networks(f"dev.tsk.task={tid}")
+    vols = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"label=dev.tsk.task={tid}"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert vols == []

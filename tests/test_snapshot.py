@@ -1,0 +1,399 @@
+"""The snapshot and the result, with real git and, for the round trip, the real engine: the repo goes
+into a sandbox as a shared checkout under an overlay plus the task's own git dir, and the work comes
+back as a branch, without the user's repo changing in any other way."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_repo
+from tsk.errors import TskError
+from tsk.sandbox.snapshot import (
+    Snapshot,
+    SnapshotError,
+    commit_script,
+    fetch_result,
+    load_snapshot,
+    overlay_volume_opts,
+    prepare_script,
+    take_snapshot,
+)
+
+WORKDIR = "/workspace/p"
+LFS_POINTER = ("version https://git-lfs.github.com/spec/v1\n"
+               "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
+               "size 12345\n")
+IDENTITY = {"GIT_AUTHOR_NAME": "Agent", "GIT_AUTHOR_EMAIL": "agent@example.com",
+            "GIT_COMMITTER_NAME": "Agent", "GIT_COMMITTER_EMAIL": "agent@example.com"}
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com",
+                           "-c", "protocol.file.allow=always", *args],
+                          cwd=repo, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The exec agent's image from the layer store (git and git-lfs inside), with tsk's state kept in
+    a temp dir."""
+    from tsk.context import Context
+    from tsk.layers import service
+
+    home = tmp_path_factory.mktemp("image-home")
+    env = dict(os.environ)
+    for var in ("TSK_CONFIG_HOME", "TSK_DATA_HOME", "TSK_CACHE_HOME", "TSK_RUNTIME_DIR"):
+        env[var] = str(home / var.lower())
+    (home / "proj").mkdir()
+    rep = service.build(Context(environ=env, cwd=home / "proj"),
+                        service.TargetRequest(stacks=("default",), agents=("exec",), proxy=False))
+    return rep.layers[-1].image
+
+
+@pytest.fixture
+def data_dir(tsk_home: Path) -> Path:
+    return tsk_home / "data"
+
+
+def sandbox(snap: Snapshot, task_dir: Path, image: str, script: str, *, root: bool = False,
+            commit: bool = True) -> subprocess.CompletedProcess[str]:
+    """What tsk does around the agent: overlay volume, mounts, prepare, the agent's script, commit."""
+    opts = overlay_volume_opts(snap, task_dir)
+    vol = f"tsk-test-snapshot-{uuid.uuid4().hex[:10]}"
+    subprocess.run(["docker", "volume", "create", "--driver", "local", "--label", "dev.tsk.test=snapshot",
+                    *(a for k, v in opts.items() for a in ("--opt", f"{k}={v}")), vol],
+                   check=True, capture_output=True)
+    try:
+        mounts = ["-v", f"{vol}:{WORKDIR}", "-v", f"{snap.git_dir}:{WORKDIR}/.git",
+                  "-v", f"{snap.changes_dir}:/tsk/changes:ro"]
+        for d in snap.ro_mounts:
+            mounts += ["-v", f"{d}:{d}:ro"]
+        user = "0:0" if root else f"{os.getuid()}:{os.getgid()}"
+        env = [a for k, v in {"HOME": "/tmp", **IDENTITY}.items() for a in ("-e", f"{k}={v}")]
+        body = prepare_script(snap, WORKDIR) + "(\n" + script + "\n)\n"
+        if commit:
+            body += commit_script(WORKDIR, "tsk: work left uncommitted")
+        return subprocess.run(["docker", "run", "--rm", "-u", user, *env, *mounts, "-w", WORKDIR, image,
+                               "sh", "-c", body], capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        subprocess.run(["docker", "volume", "rm", "-f", vol], capture_output=True, check=False)
+
+
+def tree_hash(top: Path, skip: str = ".git") -> str:
+    """Every path under `top` (but `skip`) with its mode and content or link target."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = sorted(d for d in dirnames if not (Path(dirpath) == top and d == skip))
+        for name in sorted([*filenames, *(d for d in dirnames if Path(dirpath, d).is_symlink())]):
+            p = Path(dirpath, name)
+            st = p.lstat()
+            h.update(f"{p.relative_to(top)}\0{st.st_mode}\0".encode())
+            h.update(os.readlink(p).encode() if p.is_symlink() else p.read_bytes())
+    return h.hexdigest()
+
+
+def user_state(repo: Path, *, ignore_branch: str | None = None) -> dict[str, object]:
+    refs = [line for line in git(repo, "for-each-ref", "--format=%(refname) %(objectname)").splitlines()
+            if ignore_branch is None or line.split()[0] != f"refs/heads/{ignore_branch}"]
+    git_dir = Path(git(repo, "rev-parse", "--absolute-git-dir"))
+    return {"refs": refs, "HEAD": (git_dir / "HEAD").read_bytes(), "index": (git_dir / "index").read_bytes(),
+            "tree": tree_hash(repo)}
+
+
+@pytest.fixture
+def rich_repo(tmp_path: Path) -> Path:
+    """Exec bits, symlinks (one broken), an ignored .env, a git-lfs pointer and a submodule."""
+    lib = make_repo(tmp_path / "lib", {"lib.txt": "from the submodule\n"})
+    repo = make_repo(tmp_path / "proj", {
+        "README.md": "hello\n", "gone.txt": "delete me\n", "-weird 'name'.txt": "odd\n",
+        "src/app.py": "print('app')\n", "run.sh": "#!/bin/sh\necho run\n",
+        ".gitignore": ".env\nbuild/\n", ".gitattributes": "*.bin filter=lfs diff=lfs merge=lfs -text\n",
+        "big.bin": LFS_POINTER,
+    })
+    (repo / "run.sh").chmod(0o755)
+    (repo / "broken").symlink_to("nowhere/at/all")
+    (repo / "readme-link").symlink_to("README.md")
+    git(repo, "submodule", "-q", "add", str(lib), "sub")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "exec bits, links, lfs, submodule")
+    (repo / ".env").write_text("SECRET=1\n")
+    (repo / "build").mkdir()
+    (repo / "build" / "out.o").write_text("binary\n")
+    return repo
+
+
+@pytest.mark.docker
+def test_a_clean_snapshot_is_clean_inside_and_a_task_that_commits_comes_back(
+        rich_repo: Path, tmp_path: Path, data_dir: Path, image: str) -> None:
+    before = user_state(rich_repo)
+    task = tmp_path / "tasks" / "t1"
+    snap = take_snapshot(rich_repo, task, data_dir=data_dir, branch="tsk/feat/one/t1")
+    assert snap.changed == () and snap.deleted == ()
+    assert load_snapshot(task) == snap
+    script = r"""
+echo "status:[$(git status --porcelain)]"
+test -x run.sh && echo exec-ok
+echo "broken:$(readlink broken)"
+echo "link:$(cat readme-link)"
+test -e .env || echo no-env
+test -e build || echo no-build
+echo "sub:$(cat sub/lib.txt)"
+echo "lfs:$(head -n1 big.bin)"
+echo "branch:$(git symbolic-ref --short HEAD)"
+echo agent > added.txt
+git add added.txt
+git commit -qm 'agent work'
+"""
+    done = sandbox(snap, task, image, script)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "status:[]" in out, out
+    for want in ("exec-ok", "broken:nowhere/at/all", "link:hello", "no-env", "no-build",
+                 "sub:from the submodule", "lfs:version https://git-lfs.github.com/spec/v1",
+                 "branch:tsk/feat/one/t1"):
+        assert want in out, (want, out, done.stderr)
+
+    res = fetch_result(snap)
+    assert (res.branch, res.commits) == ("tsk/feat/one/t1", 1)
+    assert git(rich_repo, "rev-parse", "tsk/feat/one/t1") == res.head
+    assert git(rich_repo, "rev-parse", "tsk/feat/one/t1~1") == snap.source_commit
+    assert git(rich_repo, "show", "tsk/feat/one/t1:added.txt") == "agent"
+    assert git(rich_repo, "diff", "--name-only", snap.source_commit, "tsk/feat/one/t1") == "added.txt"
+    assert user_state(rich_repo, ignore_branch="tsk/feat/one/t1") == before
+    assert git(rich_repo, "status", "--porcelain") == ""
+
+
+@pytest.mark.docker
+def test_uncommitted_changes_go_in_and_come_back_committed(
+        rich_repo: Path, tmp_path: Path, data_dir: Path, image: str) -> None:
+    repo = rich_repo
+    (repo / "README.md").write_text("hello, changed\n")
+    (repo / "gone.txt").unlink()
+    (repo / "-weird 'name'.txt").unlink()
+    (repo / "src" / "app.py").chmod(0o755)  # a mode-only change
+    (repo / "notes dir").mkdir()
+    (repo / "notes dir" / "new file.txt").write_text("untracked\n")
+    (repo / "dangling").symlink_to("missing-target")  # untracked broken symlink
+    (repo / "staged.txt").write_text("staged\n")
+    git(repo, "add", "staged.txt")
+    before = user_state(repo)
+
+    task = tmp_path / "tasks" / "t2"
+    snap = take_snapshot(repo, task, data_dir=data_dir, branch="tsk/fix/two/t2")
+    assert set(snap.deleted) == {"gone.txt", "-weird 'name'.txt"}
+    assert set(snap.changed) == {"README.md", "src/app.py", "notes dir/new file.txt", "dangling", "staged.txt"}
+    assert not (task / "changes" / ".env").exists()
+
+    done = sandbox(snap, task, image, "git status --porcelain; test -e .env || echo no-env")
+    assert done.returncode == 0, done.stderr
+    assert "no-env" in done.stdout
+    res = fetch_result(snap)
+    assert (res.branch, res.commits) == ("tsk/fix/two/t2", 1)
+    diff = git(repo, "diff", "--no-renames", "--name-status", snap.source_commit, "tsk/fix/two/t2")
+    assert sorted(diff.splitlines()) == sorted([
+        "A\tdangling", "D\t-weird 'name'.txt", "D\tgone.txt", "A\tnotes dir/new file.txt", "M\tREADME.md",
+        "M\tsrc/app.py", "A\tstaged.txt"])
+    assert git(repo, "ls-tree", "tsk/fix/two/t2", "src/app.py").startswith("100755")
+    assert git(repo, "cat-file", "-p", "tsk/fix/two/t2:dangling") == "missing-target"
+    assert git(repo, "show", "tsk/fix/two/t2:README.md") == "hello, changed"
+    assert user_state(repo, ignore_branch="tsk/fix/two/t2") == before
+
+
+@pytest.mark.docker
+def test_a_task_that_changes_nothing_makes_no_branch(tmp_path: Path, data_dir: Path, image: str) -> None:
+    repo = make_repo(tmp_path / "r", {"a.txt": "a\n"})
+    before = user_state(repo)
+    snap = take_snapshot(repo, tmp_path / "tasks" / "t3", data_dir=data_dir, branch="tsk/generic/none/t3")
+    index = Path(snap.git_dir, "index").read_bytes()
+    done = sandbox(snap, tmp_path / "tasks" / "t3", image, "git diff-files --name-only; git status --porcelain")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    # the host-built index stayed valid in the overlay: nothing was rehashed, so nothing was rewritten
+    assert Path(snap.git_dir, "index").read_bytes() == index
+    res = fetch_result(snap)
+    assert res.branch is None and res.commits == 0
+    assert user_state(repo) == before
+
+
+def dot_git_hash(repo: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for dirpath, _dirs, files in os.walk(repo / ".git"):
+        for name in files:
+            p = Path(dirpath, name)
+            out[str(p.relative_to(repo))] = (os.readlink(p) if p.is_symlink()
+                                             else hashlib.sha256(p.read_bytes()).hexdigest())
+    return out
+
+
+@pytest.mark.docker
+def test_root_in_the_sandbox_cannot_touch_the_users_repo(
+        rich_repo: Path, tmp_path: Path, data_dir: Path, image: str) -> None:
+    (rich_repo / "README.md").write_text("dirty\n")
+    git_before, state_before = dot_git_hash(rich_repo), user_state(rich_repo)
+    task = tmp_path / "tasks" / "t4"
+    snap = take_snapshot(rich_repo, task, data_dir=data_dir, branch="tsk/feat/evil/t4")
+    attack = r"""
+set +e
+find / \( -path /proc -o -path /sys \) -prune -o \( -path '*objects/*' -o -path '*/refs/*' -o -path '*/hooks/*' \
+   -o -name HEAD -o -name config -o -name index -o -name packed-refs -o -name alternates \) -type f -print 2>/dev/null \
+ | while read -r f; do chmod u+w "$f" 2>/dev/null; if echo x > "$f" 2>/dev/null; then echo "wrote $f"; else echo "refused $f"; fi; done
+find / -path /proc -prune -o -path /sys -prune -o -type d -name objects -print 2>/dev/null \
+ | while read -r d; do touch "$d/evil" 2>/dev/null; rm -rf "$d"/* 2>/dev/null; done
+mkdir -p .git/hooks && printf '#!/bin/sh\ntouch /tmp/pwned\n' > .git/hooks/post-checkout
+echo '[core]\n\tfsmonitor = touch /tmp/pwned' > .git/config
+echo "$(grep -o '/[^ ]*objects' /proc/self/mountinfo | head -n1)" > .git/commondir
+echo done-attacking
+"""
+    done = sandbox(snap, task, image, attack, root=True, commit=False)
+    assert "done-attacking" in done.stdout, done.stderr
+    objects = Path(snap.alternates[0])
+    loose = next(p for p in objects.rglob("*") if p.is_file() and len(p.parent.name) == 2)
+    assert f"refused {loose}" in done.stdout  # the user's objects were within reach, read-only
+    assert f"wrote {WORKDIR}/.git/HEAD" in done.stdout  # the task's own git dir was the sandbox's to wreck
+    try:
+        res = fetch_result(snap)
+        assert res.branch is None
+    except TskError:
+        pass  # a wrecked task git dir may fail to fetch; it must not matter to the user's repo
+    assert dot_git_hash(rich_repo) == git_before
+    assert user_state(rich_repo) == state_before
+    fsck = subprocess.run(["git", "fsck", "--full", "--strict"], cwd=rich_repo, capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    assert not Path("/tmp/pwned").exists()
+
+
+@pytest.mark.docker
+def test_a_worktree_snapshots_as_itself(tmp_path: Path, data_dir: Path, image: str) -> None:
+    main = make_repo(tmp_path / "main", {"a.txt": "main\n"})
+    wt = tmp_path / "wt"
+    git(main, "worktree", "add", "-q", "-b", "side", str(wt))
+    (wt / "a.txt").write_text("side\n")
+    git(wt, "commit", "-qam", "on side")
+    (wt / "b.txt").write_text("untracked in the worktree\n")
+    (main / "c.txt").write_text("untracked in main\n")
+    snap = take_snapshot(wt, tmp_path / "tasks" / "t5", data_dir=data_dir, branch="tsk/wt/t5")
+    assert snap.repo == str(wt.resolve()) and snap.project == "wt"
+    assert snap.source_commit == git(wt, "rev-parse", "HEAD") != git(main, "rev-parse", "HEAD")
+    assert snap.changed == ("b.txt",)
+    assert snap.git_common_dir == str((main / ".git").resolve())
+    done = sandbox(snap, tmp_path / "tasks" / "t5", image, "cat a.txt b.txt; test -e c.txt || echo no-c")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["side", "untracked", "in", "the", "worktree", "no-c"]
+    res = fetch_result(snap)
+    assert res.branch == "tsk/wt/t5"
+    assert git(main, "show", "tsk/wt/t5:b.txt") == "untracked in the worktree"
+    assert git(main, "rev-parse", "tsk/wt/t5~1") == git(main, "rev-parse", "side")
+
+
+def test_from_branch_starts_from_its_committed_head_and_ignores_the_working_tree(
+        tmp_path: Path, data_dir: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"a.txt": "trunk\n"})
+    git(repo, "checkout", "-qb", "other")
+    (repo / "a.txt").write_text("other\n")
+    git(repo, "commit", "-qam", "other")
+    git(repo, "checkout", "-q", "trunk")
+    (repo / "a.txt").write_text("dirty\n")
+    (repo / "new.txt").write_text("untracked\n")
+    snap = take_snapshot(repo, tmp_path / "tasks" / "t6", data_dir=data_dir, branch="tsk/b/t6",
+                         from_branch="other")
+    assert snap.source_commit == git(repo, "rev-parse", "other")
+    assert snap.changed == () and snap.deleted == ()
+    assert list(Path(snap.changes_dir).iterdir()) == []
+    assert (Path(snap.checkout_tree) / "a.txt").read_text() == "other\n"
+
+
+def test_errors_say_what_to_do(tmp_path: Path, data_dir: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(SnapshotError, match="is not inside a git repository") as exc:
+        take_snapshot(plain, tmp_path / "t", data_dir=data_dir, branch="b")
+    assert exc.value.exit_code == 2 and "--repo" in str(exc.value)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    subprocess.run(["git", "init", "-q", str(empty)], check=True)
+    with pytest.raises(SnapshotError, match="has no commits yet; commit something first"):
+        take_snapshot(empty, tmp_path / "t", data_dir=data_dir, branch="b")
+
+    repo = make_repo(tmp_path / "r")
+    git(repo, "branch", "feature-x")
+    with pytest.raises(SnapshotError, match=r"branch `nope` does not exist; existing branches: feature-x, trunk"):
+        take_snapshot(repo, tmp_path / "t", data_dir=data_dir, branch="b", from_branch="nope")
+
+
+def test_a_second_snapshot_of_the_same_commit_reuses_the_checkout(tmp_path: Path, data_dir: Path) -> None:
+    files = {f"pkg{i // 100}/mod{i}.py": f"# module {i}\n" + "x = 1\n" * (i % 50) for i in range(3000)}
+    repo = make_repo(tmp_path / "big", files)
+    (repo / "pkg0" / "mod0.py").write_text("changed\n")
+    first = take_snapshot(repo, tmp_path / "tasks" / "a", data_dir=data_dir, branch="tsk/a")
+    tree = Path(first.checkout_tree)
+    st = tree.stat()
+    assert sum(1 for _ in tree.rglob("*.py")) == 3000
+    second = take_snapshot(repo, tmp_path / "tasks" / "b", data_dir=data_dir, branch="tsk/b")
+    assert second.checkout_tree == first.checkout_tree
+    after = tree.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (st.st_ino, st.st_mtime_ns)
+    assert second.changed == ("pkg0/mod0.py",)
+    print(f"3000 files: first snapshot {first.seconds:.3f} s, second {second.seconds:.3f} s")
+    assert second.seconds < first.seconds / 3, (first.seconds, second.seconds)
+
+
+def test_tasks_racing_for_a_new_commit_build_its_checkout_once(tmp_path: Path, data_dir: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    repo = make_repo(tmp_path / "r", {f"f{i}.txt": f"{i}\n" for i in range(200)})
+    with ThreadPoolExecutor(4) as pool:
+        snaps = list(pool.map(lambda i: take_snapshot(repo, tmp_path / "tasks" / f"t{i}", data_dir=data_dir,
+                                                       branch=f"tsk/t{i}"), range(4)))
+    assert len({s.checkout_tree for s in snaps}) == 1
+    root = Path(snaps[0].checkout_tree).parent.parent
+    assert [p.name for p in root.iterdir() if p.is_dir()] == [snaps[0].source_commit]  # no temp dir left
+
+
+def test_a_sha256_repo_gets_a_sha256_task_git_dir(tmp_path: Path, data_dir: Path) -> None:
+    repo = tmp_path / "r256"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", "--object-format=sha256", str(repo)], check=True)
+    (repo / "a.txt").write_text("a\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "init")
+    snap = take_snapshot(repo, tmp_path / "tasks" / "t", data_dir=data_dir, branch="tsk/t")
+    assert len(snap.source_commit) == 64 and snap.object_format == "sha256"
+    out = subprocess.run(["git", "--git-dir", snap.git_dir, "--work-tree", snap.checkout_tree, "status", "--porcelain"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout == ""
+
+
+def test_a_file_changed_within_the_checkout_build_second_is_not_mistaken_for_clean(
+        tmp_path: Path, data_dir: Path) -> None:
+    """Same size, same mtime second as the committed file in the checkout: git inside would call it
+    clean and the change would be lost, so the copy's mtime is moved out of the build window."""
+    repo = make_repo(tmp_path / "r", {"a.txt": "aaaa\n"})
+    (repo / "a.txt").write_text("bbbb\n")
+    now = time.time()
+    os.utime(repo / "a.txt", (now, now))
+    snap = take_snapshot(repo, tmp_path / "tasks" / "t", data_dir=data_dir, branch="tsk/t")
+    copied = Path(snap.changes_dir, "a.txt").stat().st_mtime
+    lower = Path(snap.checkout_tree, "a.txt").stat().st_mtime
+    assert int(copied) != int(lower)
+
+
+def test_scripts_quote_paths_and_commit_only_when_something_is_staged(tmp_path: Path) -> None:
+    snap = Snapshot(repo="/r", project="r", git_common_dir="/r/.git", source_commit="0" * 40, branch="b",
+                    from_branch=None, checkout_tree="/c", git_dir="/t/git", changes_dir="/t/changes",
+                    deleted=("it's gone", "-rf"), changed=("$(touch x)",))
+    script = prepare_script(snap, "/workspace/my proj")
+    assert "rm -rf -- 'it'\"'\"'s gone' -rf '$(touch x)'" in script
+    assert "cd '/workspace/my proj'" in script
+    sh = subprocess.run(["sh", "-n", "-c", script], capture_output=True, check=False)
+    assert sh.returncode == 0
+    msg = commit_script("/w", "tsk: it's done")
+    assert "commit -q --no-verify -m 'tsk: it'\"'\"'s done'" in msg and "commit.gpgsign=false" in msg

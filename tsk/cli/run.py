@@ -1,0 +1,115 @@
+"""`tsk run`: one task in a sandbox, now, with its log on the terminal and its branch at the end."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+from cyclopts import Parameter
+
+from tsk.cli.render import emit_json
+from tsk.context import Context
+
+
+class TerminalRun:
+    """Renders a run for people: build progress, phase timings, the agent's events."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self._progress = None
+
+    def phase(self, name: str, seconds: float) -> None:
+        if not self.quiet and seconds >= 0.5:
+            print(f"tsk: {name} took {seconds:.1f}s", file=sys.stderr, flush=True)
+
+    def line(self, text: str) -> None:
+        if not self.quiet:
+            print(text, flush=True)
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            print(f"tsk: {text}", file=sys.stderr, flush=True)
+
+    def build_events(self):  # type: ignore[no-untyped-def]
+        from tsk.cli.progress import BuildProgress
+
+        return BuildProgress(quiet=self.quiet)
+
+
+TypeOpt = Annotated[str, Parameter(name=["--type", "-t"],
+                                   help="Template (recipe) to use; `generic` = the prompt alone.")]
+NameOpt = Annotated[str | None, Parameter(name=["--name", "-n"], help="Short name for the task and its branch.")]
+PromptOpt = Annotated[str | None, Parameter(name=["--prompt", "-p"], help="What the agent should do.")]
+PromptFile = Annotated[str | None, Parameter(help="Read the prompt from a file (`-` for stdin).")]
+EditOpt = Annotated[bool, Parameter(name=["--edit", "-e"], negative=(), help="Edit the instructions in $EDITOR first.")]
+AgentOpt = Annotated[str | None, Parameter(name=["--agent", "-a"],
+                                           help="Agent: claude, codex, exec, or one from config.")]
+StackOpt = Annotated[str | None, Parameter(help="Stack layer to use instead of the configured or detected one.")]
+ProjectOpt = Annotated[str | None, Parameter(help="Project name whose [project.NAME] settings apply.")]
+RepoOpt = Annotated[str | None, Parameter(help="Repository to work on (default: the current one).")]
+BranchOpt = Annotated[str | None, Parameter(
+    help="Start from this branch's committed head instead of the working tree.")]
+NoIsolation = Annotated[bool, Parameter(negative=(),
+                                        help="Give the sandbox the engine's normal network (no proxy).")]
+SudoOpt = Annotated[bool, Parameter(negative=(), help="Let the agent use sudo inside the sandbox.")]
+PrivOpt = Annotated[bool, Parameter(negative=(), help="Run the sandbox privileged (dangerous).")]
+JsonOpt = Annotated[bool, Parameter(negative=(), help="Print the task record as JSON at the end.")]
+
+
+def run(
+    *,
+    type: TypeOpt = "generic",
+    name: NameOpt = None,
+    prompt: PromptOpt = None,
+    prompt_file: PromptFile = None,
+    edit: EditOpt = False,
+    agent: AgentOpt = None,
+    stack: StackOpt = None,
+    project: ProjectOpt = None,
+    repo: RepoOpt = None,
+    branch: BranchOpt = None,
+    no_network_isolation: NoIsolation = False,
+    sudo: SudoOpt = False,
+    privileged: PrivOpt = False,
+    json: JsonOpt = False,
+) -> int:
+    """Run one task now in a sandbox; its work comes back as branch tsk/<type>/<name>/<id>."""
+    from tsk.recipes.prompt import edit_instructions, editor_from_env, read_prompt
+    from tsk.recipes.render import render_task
+    from tsk.recipes.store import search_paths
+    from tsk.sandbox.runner import RunRequest, run_task
+
+    ctx = Context()
+    repo_dir = ctx.find_repo(None if repo is None else Path(repo))
+    text = read_prompt(prompt, prompt_file, sys.stdin, sys.stdin is not None and sys.stdin.isatty())
+    rendered = render_task(type, text, search_paths(repo_dir, ctx.paths))
+    for warning in rendered.warnings:
+        print(f"tsk: warning: {warning}", file=sys.stderr)
+    instructions = rendered.instructions
+    if edit:
+        instructions = edit_instructions(instructions, editor_from_env(ctx.environ),
+                                         sys.stdin.isatty() and sys.stdout.isatty())
+    req = RunRequest(instructions=instructions, type=type, name=name, repo=str(repo_dir), project=project,
+                     agent=agent, stack=stack, from_branch=branch, network_isolation=not no_network_isolation,
+                     sudo=sudo or None, privileged=privileged or None)
+    ui = TerminalRun(quiet=json)
+    if no_network_isolation:
+        ui.note("network isolation is OFF for this task: the sandbox can reach anything the host can")
+    result = run_task(ctx, req, ui)
+    task = result.task
+    if json:
+        emit_json(task)
+        return result.exit_code
+    print(file=sys.stderr)
+    order = ["snapshot", "image", "proxy", "network", "container_create", "container_start", "prepare", "agent",
+             "commit", "fetch", "cleanup"]
+    parts = [f"{k} {task.timings[k]:.2f}s" for k in order if k in task.timings]
+    print("tsk: phases: " + ", ".join(parts), file=sys.stderr)
+    print(f"tsk: task {task.id} {task.status}" + (f": {task.error}" if task.error else ""), file=sys.stderr)
+    if task.result_branch:
+        base = (task.source_commit or "?")[:12]
+        print(f"tsk: branch {task.result_branch} ({task.commits} commit(s) on {base})")
+    else:
+        print("tsk: no changes, no branch")
+    return result.exit_code

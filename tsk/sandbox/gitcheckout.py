@@ -1,0 +1,160 @@
+"""The shared read-only checkout of one source commit: `<data>/checkouts/<repo-id>/<key>/` with the
+files (`tree/`) and an index whose stat data matches them (`index`). Made once per commit, under a lock
+(check, lock, check again, build in a temp dir, publish by rename), and used by every task from that
+commit as the lower layer of its overlay. Initialized submodules are checked out inside it at their
+recorded commits; git-lfs files stay pointers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import msgspec
+import xxhash
+
+from tsk.sandbox.git import NO_SMUDGE, RepoInfo, git, git_ok, objects_dirs
+
+log = logging.getLogger("tsk.sandbox")
+
+GITLINK = "160000"
+
+
+class Submodule(msgspec.Struct, frozen=True, kw_only=True):
+    path: str  # relative to the parent's tree
+    git_dir: str  # the user's git dir for it (read only)
+    commit: str
+    objects: tuple[str, ...]  # its objects dirs, mounted read-only in the sandbox
+    children: tuple[Submodule, ...] = ()
+
+
+class Checkout(msgspec.Struct, frozen=True, kw_only=True):
+    key: str
+    commit: str
+    started: float  # the build's clock: no file in tree/ has an mtime outside [started, finished]
+    finished: float
+    submodules: tuple[Submodule, ...] = ()
+
+    def ro_mounts(self) -> list[str]:
+        out: list[str] = []
+        todo = list(self.submodules)
+        while todo:
+            sub = todo.pop(0)
+            out.extend(o for o in sub.objects if o not in out)
+            todo.extend(sub.children)
+        return out
+
+
+def _submodule_git_dir(work: Path | None, git_dir: Path, common_dir: Path, path: str, name: str) -> Path | None:
+    """The git dir of an initialized submodule, or None when it is not initialized."""
+    if work is not None:
+        dot = work / path / ".git"
+        if dot.is_dir():
+            return dot
+        if dot.is_file():
+            line = dot.read_text(errors="surrogateescape").strip()
+            if line.startswith("gitdir:"):
+                target = (dot.parent / line.removeprefix("gitdir:").strip()).resolve()
+                if target.is_dir():
+                    return target
+    for d in (git_dir / "modules" / name, common_dir / "modules" / name):
+        if (d / "HEAD").is_file():
+            return d
+    return None
+
+
+def plan_submodules(work: Path | None, git_dir: Path, common_dir: Path, commit: str) -> tuple[Submodule, ...]:
+    """The gitlinks in `commit` whose submodule the user has initialized and whose recorded commit is
+    present; the others stay empty dirs, as in a fresh clone. O(submodules), not O(files)."""
+    raw = git_ok(["--git-dir", str(common_dir), "config", "--blob", f"{commit}:.gitmodules", "-z",
+                  "--get-regexp", r"^submodule\..*\.path$"])
+    if not raw:
+        return ()
+    names: dict[str, str] = {}
+    for entry in raw.split("\0"):
+        key, _, value = entry.partition("\n")
+        if key and value:
+            names[value] = key.removeprefix("submodule.").removesuffix(".path")
+    listing = git(["--git-dir", str(common_dir), "ls-tree", "-z", commit, "--", *names], cwd=common_dir)
+    out: list[Submodule] = []
+    for item in listing.split(b"\0"):
+        if not item:
+            continue
+        meta, _, raw_path = item.partition(b"\t")
+        mode, _, sha = meta.decode().split(" ")
+        path = os.fsdecode(raw_path)
+        if mode != GITLINK:
+            continue
+        sub = _submodule_git_dir(work, git_dir, common_dir, path, names.get(path, path))
+        if sub is None:
+            log.info("submodule %s is not initialized; it stays an empty directory", path)
+            continue
+        if git_ok(["--git-dir", str(sub), "cat-file", "-e", f"{sha}^{{commit}}"]) is None:
+            log.warning("submodule %s: commit %s is not in %s; it stays an empty directory", path, sha, sub)
+            continue
+        sub_common = Path(git_ok(["--git-dir", str(sub), "rev-parse", "--path-format=absolute",
+                                  "--git-common-dir"]) or sub)
+        children = plan_submodules(work / path if work else None, sub, sub_common, sha)
+        out.append(Submodule(path=path, git_dir=str(sub), commit=sha, objects=tuple(objects_dirs(sub_common)),
+                             children=children))
+    return tuple(out)
+
+
+def checkout_key(commit: str, submodules: tuple[Submodule, ...]) -> str:
+    if not submodules:
+        return commit
+    return f"{commit}-{xxhash.xxh3_64_hexdigest(msgspec.json.encode(submodules))}"
+
+
+def repo_id(info: RepoInfo) -> str:
+    return xxhash.xxh3_64_hexdigest(info.common_dir.encode(errors="surrogateescape"))
+
+
+def _check_out(git_dir: Path, commit: str, tree: Path, index: Path, subs: tuple[Submodule, ...]) -> None:
+    tree.mkdir(parents=True, exist_ok=True)
+    env = {"GIT_INDEX_FILE": str(index)}
+    base = ["--git-dir", str(git_dir), "--work-tree", str(tree), *NO_SMUDGE]
+    git([*base, "read-tree", commit], cwd=tree, env=env)
+    git([*base, "checkout-index", "-a", "-f", "-u"], cwd=tree, env=env)
+    for sub in subs:
+        sub_index = index.with_name(f"{index.name}.{uuid.uuid4().hex[:8]}")
+        try:
+            _check_out(Path(sub.git_dir), sub.commit, tree / sub.path, sub_index, sub.children)
+        finally:
+            sub_index.unlink(missing_ok=True)
+
+
+def ensure_checkout(data_dir: Path, info: RepoInfo, commit: str, subs: tuple[Submodule, ...]) -> tuple[Path, Checkout]:
+    """The checkout dir for `commit`, built now if no task has needed it before."""
+    from filelock import FileLock
+
+    root = data_dir / "checkouts" / repo_id(info)
+    key = checkout_key(commit, subs)
+    final = root / key
+    meta_path = final / "checkout.json"
+    if meta_path.is_file():
+        return final, msgspec.json.decode(meta_path.read_bytes(), type=Checkout)
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / f"{key}.lock")):
+        if meta_path.is_file():  # another process built it while we waited
+            return final, msgspec.json.decode(meta_path.read_bytes(), type=Checkout)
+        for stale in root.glob(f".tmp-{key}-*"):  # left by a build that crashed
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = root / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            started = time.time()
+            _check_out(Path(info.common_dir), commit, tmp / "tree", tmp / "index", subs)
+            finished = time.time()
+            meta = Checkout(key=key, commit=commit, started=started, finished=finished, submodules=subs)
+            (tmp / "checkout.json").write_bytes(msgspec.json.encode(meta))
+            for d in (tmp, tmp / "tree"):  # readable by others (dockerd mounts it), writable by the user only
+                d.chmod(0o755)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return final, meta

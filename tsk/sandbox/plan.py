@@ -1,0 +1,144 @@
+"""Pure planning of a task's sandbox: the script the container runs and the container spec.
+Host facts (uid, git identity, environment) come in as arguments; nothing here touches the engine."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from tsk.agents.base import AGENT_HOME
+from tsk.sandbox.proxy import PROXY_ALIAS, PROXY_PORT, wait_for_proxy_script
+from tsk.sandbox.spec import ContainerSpec, Mount
+
+if TYPE_CHECKING:
+    from tsk.config.schema import ResolvedConfig
+
+INSTRUCTIONS = "/tsk/instructions.md"
+OUTPUT = "/tsk/output"
+RUN_SCRIPT = "/tsk/run.sh"
+
+
+class HostFacts(msgspec.Struct, frozen=True, kw_only=True):
+    uid: int
+    gid: int
+    git_name: str
+    git_email: str
+    home: str
+
+
+def workdir(project: str) -> str:
+    return f"/workspace/{project}"
+
+
+def run_script(*, agent_argv: list[str], prepare: str, commit: str, wait_for_proxy: bool,
+               merge_stderr: bool, interactive: bool = False) -> str:
+    """bash for the container: prepare the snapshot, run the agent, then commit what it left, also
+    when tsk stops the container (SIGTERM: Ctrl-C or cancel), so partial work comes back."""
+    agent = shlex.join(agent_argv)
+    if interactive:
+        run = f"{agent}\nrc=$?\n"
+    else:
+        redirect = "2>&1" if merge_stderr else f"2>>{OUTPUT}/agent.stderr"
+        run = (f"{agent} {redirect} </dev/null &\nchild=$!\nwait \"$child\"\nrc=$?\n"
+               "# a trapped signal interrupts wait; wait again for the agent's real end\n"
+               "if [ -n \"$stopping\" ]; then wait \"$child\" 2>/dev/null; rc=143; fi\n")
+    return "\n".join([
+        "#!/bin/bash",
+        "set -u",
+        f"exec 3>>{OUTPUT}/sandbox.log",
+        f"mark() {{ echo \"$1 $(date +%s.%N)\" >> {OUTPUT}/timing; }}",
+        "mark started",
+        "stopping=",
+        "child=",
+        "trap 'stopping=1; [ -n \"$child\" ] && kill -TERM \"$child\" 2>/dev/null' TERM INT",
+        wait_for_proxy_script() if wait_for_proxy else ":",
+        "(",  # a subshell: the snippet's `set -e` and `cd` must not leak into this script
+        prepare,
+        ") 2>&3 >&3",
+        "mark prepared",
+        run.rstrip("\n"),
+        "mark agent_done",
+        "(",
+        commit,
+        ") 2>&3 >&3",
+        "mark committed",
+        "exit \"$rc\"",
+        "",
+    ])
+
+
+def container_env(cfg: ResolvedConfig, *, agent_env: Mapping[str, str], host: HostFacts, task_id: str,
+                  isolated: bool) -> dict[str, str]:
+    env: dict[str, str] = {
+        "HOME": AGENT_HOME, "USER": "agent", "LANG": "C.UTF-8", "TERM": "xterm-256color",
+        "TSK_TASK_ID": task_id,
+        "GIT_AUTHOR_NAME": host.git_name, "GIT_AUTHOR_EMAIL": host.git_email,
+        "GIT_COMMITTER_NAME": host.git_name, "GIT_COMMITTER_EMAIL": host.git_email,
+    }
+    if isolated:
+        proxy = f"http://{PROXY_ALIAS}:{PROXY_PORT}"
+        env.update({"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "http_proxy": proxy, "https_proxy": proxy,
+                    "NO_PROXY": "localhost,127.0.0.1", "no_proxy": "localhost,127.0.0.1",
+                    "TSK_PROXY_HOST": PROXY_ALIAS})
+    env.update(agent_env)
+    for var in cfg.env:  # the project's own settings win over tsk's defaults
+        env[var.name] = var.value
+    return env
+
+
+def container_mounts(cfg: ResolvedConfig, *, volume: str, task_dir: Path, git_dir: str, changes_dir: str,
+                     ro_mounts: tuple[str, ...], project: str) -> tuple[Mount, ...]:
+    wd = workdir(project)
+    mounts = [
+        Mount(type="volume", source=volume, target=wd),
+        Mount(type="bind", source=git_dir, target=f"{wd}/.git"),
+        Mount(type="bind", source=changes_dir, target="/tsk/changes", read_only=True),
+        Mount(type="bind", source=str(task_dir / "instructions.md"), target=INSTRUCTIONS, read_only=True),
+        Mount(type="bind", source=str(task_dir / "run.sh"), target=RUN_SCRIPT, read_only=True),
+        Mount(type="bind", source=str(task_dir / "output"), target=OUTPUT),
+        Mount(type="bind", source=str(task_dir / "home"), target=AGENT_HOME),
+    ]
+    mounts += [Mount(type="bind", source=p, target=p, read_only=True) for p in ro_mounts]
+    for v in cfg.volumes:
+        if v.host is not None:
+            mounts.append(Mount(type="bind", source=str(Path(v.host).expanduser()), target=v.container,
+                                read_only=v.readonly))
+        elif v.name is not None:
+            mounts.append(Mount(type="volume", source=v.name, target=v.container, read_only=v.readonly))
+    return tuple(mounts)
+
+
+def container_spec(cfg: ResolvedConfig, *, task_id: str, image: str, env: dict[str, str],
+                   mounts: tuple[Mount, ...], host: HostFacts, network: str | None, project: str,
+                   sudo: bool, privileged: bool, interactive: bool = False) -> ContainerSpec:
+    caps: tuple[str, ...] = ()
+    security: tuple[str, ...] = ("no-new-privileges",)
+    command: tuple[str, ...] = ("bash", RUN_SCRIPT)
+    user = f"{host.uid}:{host.gid}"
+    if sudo:
+        # sudo is setuid root: the container needs new privileges and the capabilities sudo uses.
+        # It starts as root only to give the host's uid a passwd entry and a sudoers line, then
+        # drops to that uid for everything else.
+        security = ()
+        caps = ("SETUID", "SETGID", "CHOWN", "DAC_OVERRIDE", "FOWNER", "AUDIT_WRITE", "KILL")
+        u, g = host.uid, host.gid
+        command = ("bash", "-c", (
+            f"getent group {g} >/dev/null || groupadd -o -g {g} tsk; "
+            f"getent passwd {u} >/dev/null || useradd -o -u {u} -g {g} -d {AGENT_HOME} -M -s /bin/bash tsk; "
+            f"echo '#{u} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/tsk-user && chmod 0440 /etc/sudoers.d/tsk-user; "
+            f"exec setpriv --reuid={u} --regid={g} --clear-groups bash {RUN_SCRIPT}"))
+        user = "0:0"
+    return ContainerSpec(
+        name=f"tsk-task-{task_id}", image=image, command=command,
+        user=user, workdir=workdir(project), env=env,
+        labels={"dev.tsk.kind": "task", "dev.tsk.task": task_id, "dev.tsk.project": project},
+        mounts=mounts, network=network, hostname=f"tsk-{task_id}"[:63],
+        cap_drop=("ALL",), cap_add=caps, security_opt=security,
+        memory_bytes=int(cfg.memory_gb * 1024**3), nano_cpus=int(min(cfg.cpu, os.cpu_count() or 1) * 1e9),
+        devices=tuple(cfg.devices), privileged=privileged, tty=interactive, stdin_open=interactive,
+    )

@@ -1,0 +1,303 @@
+"""The executor for one task: snapshot, image, proxy, network, container, agent, result, cleanup.
+Each phase is timed; the task record and the agent's log stay in the task dir."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
+
+from tsk.agents import get_agent
+from tsk.agents.base import AGENT_HOME, AgentResult
+from tsk.agents.events import encode_event, render
+from tsk.errors import TskError
+from tsk.sandbox import plan as sandbox_plan
+from tsk.sandbox.proxy import PROXY_ALIAS, ensure_proxy, plan_proxy, reap_idle, touch
+from tsk.tasks import model
+from tsk.tasks.model import Task
+
+if TYPE_CHECKING:
+    from tsk.config.schema import ResolvedConfig
+    from tsk.context import Context
+    from tsk.layers.store import BuildEvents
+
+
+class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
+    instructions: str
+    type: str = "generic"
+    name: str | None = None
+    repo: str | None = None
+    project: str | None = None
+    agent: str | None = None
+    stack: str | None = None
+    from_branch: str | None = None
+    network_isolation: bool = True
+    sudo: bool | None = None
+    privileged: bool | None = None
+
+
+class RunEvents(Protocol):
+    def phase(self, name: str, seconds: float) -> None: ...
+    def line(self, text: str) -> None: ...
+    def note(self, text: str) -> None: ...
+    def build_events(self) -> BuildEvents | None: ...
+
+
+class RunResult(msgspec.Struct, kw_only=True):
+    task: Task
+    exit_code: int
+
+
+class Prepared(msgspec.Struct, kw_only=True):
+    """Everything a started container needs, for `tsk run` and `tsk shell` alike."""
+
+    task: Task
+    task_dir: str
+    container: str
+    network: str | None
+    volume: str
+    proxy: str | None
+
+
+def host_facts(repo: Path) -> sandbox_plan.HostFacts:
+    from tsk import proc
+
+    def git(key: str) -> str:
+        done = proc.run(["git", "-C", str(repo), "config", "--get", key], check=False)
+        return done.stdout.decode(errors="replace").strip()
+
+    return sandbox_plan.HostFacts(uid=os.getuid(), gid=os.getgid(), git_name=git("user.name") or "tsk",
+                                  git_email=git("user.email") or "tsk@localhost", home=str(Path.home()))
+
+
+@contextmanager
+def timed(task: Task, name: str, ui: RunEvents) -> Iterator[None]:
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        task.timings[name] = round(time.perf_counter() - t0, 4)
+        ui.phase(name, task.timings[name])
+
+
+def prepare(ctx: Context, req: RunRequest, ui: RunEvents, *, interactive: bool = False) -> Prepared:
+    """Everything up to a created (not started) container."""
+    from tsk.config.schema import ProjectSettings
+    from tsk.sandbox.snapshot import take_snapshot
+
+    repo = ctx.find_repo(Path(req.repo) if req.repo else None)
+    cli = ProjectSettings(agent=req.agent, stack=req.stack, sudo=req.sudo, privileged=req.privileged)
+    cfg = ctx.config(repo, cli=cli, project=req.project)
+    agent = get_agent(cfg.agent, known_extra=[n for n, s in cfg.agent_config.items() if s.setup])
+    task_id = model.new_id()
+    first_line = next((ln for ln in req.instructions.splitlines() if ln.strip()), "")
+    name = model.slug(req.name or first_line or "task")
+    task = Task(id=task_id, name=name, type=req.type, agent=cfg.agent, stack=cfg.stack, project=cfg.project,
+                repo=str(repo), branch=f"tsk/{req.type}/{name}/{task_id}", created=time.time(),
+                from_branch=req.from_branch, network_isolation=req.network_isolation,
+                config=msgspec.to_builtins(cfg))
+    tdir = model.task_dir(ctx.paths.data, task_id)
+    for sub in ("output", "home/.claude", "home/.codex"):
+        (tdir / sub).mkdir(parents=True, exist_ok=True)
+    (tdir / "instructions.md").write_text(req.instructions)
+    try:
+        with timed(task, "snapshot", ui):
+            snap = take_snapshot(repo, tdir, data_dir=ctx.paths.data, branch=task.branch,
+                                 from_branch=req.from_branch)
+    except TskError:
+        shutil.rmtree(tdir, ignore_errors=True)
+        raise
+    task.source_commit = snap.source_commit
+    model.save(task, tdir)
+    made = Prepared(task=task, task_dir=str(tdir), container="", network=None, volume="", proxy=None)
+    try:
+        return _provision(ctx, req, ui, cfg=cfg, agent=agent, snap=snap, made=made, interactive=interactive)
+    except BaseException as exc:
+        task.status, task.finished = "FAILED", time.time()
+        task.error = exc.message if isinstance(exc, TskError) else f"{type(exc).__name__}: {exc}"
+        cleanup(ctx, made)
+        model.save(task, tdir)
+        raise
+
+
+def _provision(ctx: Context, req: RunRequest, ui: RunEvents, *, cfg: ResolvedConfig, agent: Any, snap: Any,
+               made: Prepared, interactive: bool) -> Prepared:
+    from tsk.layers import service
+    from tsk.sandbox.snapshot import commit_script, overlay_volume_opts, prepare_script
+
+    task, tdir, task_id = made.task, Path(made.task_dir), made.task.id
+    repo = Path(task.repo)
+    with timed(task, "image", ui):
+        targets = service.targets(ctx, service.TargetRequest(repo=str(repo), project=req.project,
+                                                             stacks=(cfg.stack,), agents=(cfg.agent,)), cfg)
+        store = service.make_store(ctx, ui.build_events())
+        for tgt in targets:
+            store.ensure(tgt.chain)
+        image = targets[0].chain[-1].tag
+        proxy_image = targets[-1].chain[-1].tag
+    task.image = image
+
+    proxy_name: str | None = None
+    if req.network_isolation:
+        with timed(task, "proxy", ui):
+            pplan = plan_proxy(squid_conf=cfg.squid_conf, host_ports=tuple(cfg.host_ports), image=proxy_image,
+                               cache_dir=ctx.paths.cache)
+            reused = ensure_proxy(ctx.engine, pplan, ctx.paths.runtime)  # type: ignore[arg-type]
+            proxy_name = made.proxy = pplan.name
+            ui.note(f"proxy {pplan.name} {'reused' if reused else 'started'}")
+    network: str | None = None
+    with timed(task, "network", ui):
+        if proxy_name is not None:
+            network = made.network = f"tsk-task-{task_id}"
+            engine: Any = ctx.engine
+            engine.network_ensure(network, internal=True,
+                                  labels={"dev.tsk.kind": "task-network", "dev.tsk.task": task_id})
+            engine.network_connect(network, proxy_name, aliases=(PROXY_ALIAS,))
+
+    with timed(task, "container_create", ui):
+        host = host_facts(repo)
+        home = tdir / "home"
+        for cred in agent.credential_files(Path(host.home), ctx.environ):
+            dest = home / os.path.relpath(cred.container_path, AGENT_HOME)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(cred.content)
+            dest.chmod(cred.mode)
+        wd = sandbox_plan.workdir(cfg.project)
+
+        argv = ["bash", "-l"] if interactive else agent.command(sandbox_plan.INSTRUCTIONS)
+        script = sandbox_plan.run_script(
+            agent_argv=argv, prepare=prepare_script(snap, wd),
+            commit=commit_script(wd, f"tsk: work left uncommitted by {cfg.agent} in task {task_id}"),
+            wait_for_proxy=network is not None, merge_stderr=cfg.agent not in ("claude", "codex"),
+            interactive=interactive)
+        (tdir / "run.sh").write_text(script)
+        volume = made.volume = f"tsk-task-{task_id}"
+        engine = ctx.engine
+        engine.volume_create(volume, driver_opts=overlay_volume_opts(snap, tdir),
+                             labels={"dev.tsk.kind": "task-volume", "dev.tsk.task": task_id})
+        env = sandbox_plan.container_env(cfg, agent_env=agent.env(ctx.environ), host=host, task_id=task_id,
+                                         isolated=network is not None)
+        mounts = sandbox_plan.container_mounts(cfg, volume=volume, task_dir=tdir, git_dir=snap.git_dir,
+                                               changes_dir=snap.changes_dir, ro_mounts=snap.ro_mounts,
+                                               project=cfg.project)
+        spec = sandbox_plan.container_spec(cfg, task_id=task_id, image=image, env=env, mounts=mounts, host=host,
+                                           network=network, project=cfg.project, sudo=cfg.sudo,
+                                           privileged=cfg.privileged, interactive=interactive)
+        made.container = engine.container_create(spec)
+    return made
+
+
+def _lines(chunks: Iterable[bytes], raw: Any) -> Iterator[str]:
+    buf = b""
+    for chunk in chunks:
+        raw.write(chunk)
+        raw.flush()
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            yield line.decode(errors="replace")
+    if buf:
+        yield buf.decode(errors="replace")
+
+
+def run_task(ctx: Context, req: RunRequest, ui: RunEvents) -> RunResult:
+    p = prepare(ctx, req, ui)
+    task, tdir, engine = p.task, Path(p.task_dir), ctx.engine
+    agent = get_agent(task.agent, known_extra=[task.agent])
+    cancelled = False
+    exit_code = 1
+    events: list[Any] = []
+    task.status = "RUNNING"
+    task.started = time.time()
+    model.save(task, tdir)
+    try:
+        with timed(task, "container_start", ui):
+            engine.container_start(p.container)  # type: ignore[attr-defined]
+        t0 = time.perf_counter()
+        try:
+            with (tdir / "output" / "agent.raw.log").open("ab") as raw, \
+                    (tdir / "output" / "agent.log").open("ab") as log:
+                for event in agent.parse(_lines(engine.container_logs(p.container), raw)):  # type: ignore[attr-defined]
+                    events.append(event)
+                    log.write(encode_event(event) + b"\n")
+                    log.flush()
+                    ui.line(render(event))
+        except KeyboardInterrupt:
+            cancelled = True
+            ui.note("cancelling: stopping the sandbox; its work so far still comes back")
+            engine.container_stop(p.container, timeout=20)  # type: ignore[attr-defined]
+        exit_code = engine.container_wait(p.container)  # type: ignore[attr-defined]
+        _inner_timings(task, tdir, time.perf_counter() - t0, ui)
+        result: AgentResult = agent.result(events, exit_code)
+        with timed(task, "fetch", ui):
+            from tsk.sandbox.snapshot import fetch_result, load_snapshot
+
+            fetched = fetch_result(load_snapshot(tdir))
+        task.result_branch, task.commits = fetched.branch, fetched.commits
+        task.summary = result.summary or None
+        if cancelled:
+            task.status, task.error = "CANCELLED", "cancelled by the user"
+        elif result.success:
+            task.status = "COMPLETE"
+        else:
+            task.status, task.error = "FAILED", result.error or f"the agent exited with code {exit_code}"
+    except KeyboardInterrupt:
+        task.status, task.error = "CANCELLED", "cancelled by the user"
+    except TskError as exc:
+        task.status, task.error = "FAILED", exc.message
+    finally:
+        task.finished = time.time()
+        with timed(task, "cleanup", ui):
+            cleanup(ctx, p)
+        model.save(task, tdir)
+    return RunResult(task=task, exit_code=0 if task.status == "COMPLETE" else 1)
+
+
+def _inner_timings(task: Task, tdir: Path, total: float, ui: RunEvents) -> None:
+    """The container marks when it finished preparing, running the agent and committing."""
+    marks: dict[str, float] = {}
+    timing = tdir / "output" / "timing"
+    if timing.exists():
+        for line in timing.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            try:
+                marks[name] = float(value)
+            except ValueError:
+                continue
+    steps = [("prepare", "started", "prepared"), ("agent", "prepared", "agent_done"),
+             ("commit", "agent_done", "committed")]
+    for name, a, b in steps:
+        if a in marks and b in marks:
+            task.timings[name] = round(marks[b] - marks[a], 4)
+            ui.phase(name, task.timings[name])
+    if "agent" not in task.timings:
+        task.timings["agent"] = round(total, 4)
+        ui.phase("agent", task.timings["agent"])
+
+
+def cleanup(ctx: Context, p: Prepared) -> None:
+    """Remove what the task made on the engine; keep the task dir's record and output."""
+    engine: Any = ctx.engine
+    if p.container:
+        engine.container_remove(p.container)
+    if p.network is not None:
+        if p.proxy is not None:
+            engine.network_disconnect(p.network, p.proxy)
+        engine.network_remove(p.network)
+    if p.volume:
+        engine.volume_remove(p.volume)
+    tdir = Path(p.task_dir)
+    for sub in ("upper", "work", "git", "changes"):
+        shutil.rmtree(tdir / sub, ignore_errors=True)
+    if p.proxy is not None:
+        from tsk.sandbox.proxy import ProxyPlan
+
+        touch(ProxyPlan(fingerprint=p.proxy.removeprefix("tsk-proxy-"), name=p.proxy, image="", conf_path="",
+                        host_ports=()), ctx.paths.runtime)
+        reap_idle(engine, ctx.paths.runtime, idle_seconds=float(ctx.environ.get("TSK_PROXY_IDLE_SECONDS", "900")))

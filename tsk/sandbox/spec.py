@@ -1,0 +1,45 @@
+"""Immutable descriptions of what the engine should make for a task: mounts, the container, the
+networks. Planned purely from config and the snapshot; tsk/engine.py carries them out."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Mount(msgspec.Struct, frozen=True, kw_only=True):
+    type: str  # "bind" or "volume"
+    source: str
+    target: str
+    read_only: bool = False
+
+
+class ContainerSpec(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    image: str
+    command: tuple[str, ...]
+    user: str  # "uid:gid"
+    workdir: str
+    env: dict[str, str]
+    labels: dict[str, str]
+    mounts: tuple[Mount, ...]
+    network: str | None  # None: the engine's default bridge (no isolation)
+    network_aliases: tuple[str, ...] = ()
+    hostname: str = "tsk"
+    cap_drop: tuple[str, ...] = ("ALL",)
+    cap_add: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ("no-new-privileges",)
+    memory_bytes: int | None = None
+    nano_cpus: int | None = None
+    devices: tuple[str, ...] = ()
+    privileged: bool = False
+    tty: bool = False
+    stdin_open: bool = False
+    extra_hosts: dict[str, str] = {}
+
+
+SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "credential", "auth")
+
+
+def redacted_env(env: dict[str, str]) -> dict[str, str]:
+    """For logs and task records: values of secret-looking names never leave the process."""
+    return {k: ("***" if any(w in k.lower() for w in SECRET_WORDS) else v) for k, v in env.items()}

@@ -1,0 +1,1 @@
+"""Tasks: what was asked, what ran, and what came back."""
