@@ -204,3 +204,13 @@ def test_nothing_is_left_on_the_engine_after_a_task(repo: Path, engine) -> None:
     vols = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"label=dev.tsk.task={tid}"],
                           capture_output=True, text=True, check=True).stdout.split()
     assert vols == []
+
+
+def test_the_users_uncommitted_changes_alone_make_no_branch(repo: Path) -> None:
+    (repo / "README.md").write_text("edited but not committed\n")
+    task, res = _run(repo, "grep -q edited README.md")
+    assert res.returncode == 0 and task["status"] == "COMPLETE" and task["result_branch"] is None
+    task, _ = _run(repo, "echo agent > agent.txt")
+    log = _git(repo, "log", "--format=%s", f"{task['result_branch']}").splitlines()
+    assert log[:2] == [f"tsk: work left uncommitted by exec in task {task['id']}",
+                       "tsk: uncommitted changes in the working tree when the task was created"]

@@ -79,7 +79,7 @@ def make_git_dir(dest: Path, *, branch: str, commit: str, alternates: list[str],
 
 
 def fetch_branch(*, repo: Path, git_dir: Path, branch: str, source: str, alternates: list[str],
-                 object_format: str) -> FetchResult:
+                 object_format: str, base: str | None = None) -> FetchResult:
     """Count the task branch's commits beyond `source`; fetch the branch into the user's repo when
     there are any. Only refs/heads/<branch> and new objects are written there."""
     # the sandbox could rewrite these to run commands or read another repo's refs: put ours back
@@ -94,6 +94,13 @@ def fetch_branch(*, repo: Path, git_dir: Path, branch: str, source: str, alterna
     if head is None:
         return FetchResult(branch=None, commits=0, head=None)
     count = int(git(["--git-dir", str(git_dir), "rev-list", "--count", f"{source}..{head}"]).decode())
+    # `base` is the commit of the user's uncommitted changes, made in the sandbox before the agent
+    # started. The sandbox wrote it, so it counts only if it really is one commit on top of `source`.
+    if base and base != source and git_ok(["--git-dir", str(git_dir), "rev-parse", "-q", "--verify",
+                                           f"{base}^1"]) == source:
+        own = int(git(["--git-dir", str(git_dir), "rev-list", "--count", f"{base}..{head}"]).decode())
+        if own == 0 or git_ok(["--git-dir", str(git_dir), "merge-base", "--is-ancestor", base, head]) is None:
+            return FetchResult(branch=None, commits=0, head=head)
     if count == 0:
         return FetchResult(branch=None, commits=0, head=head)
     git(["-C", str(repo), "-c", "gc.auto=0", "-c", "maintenance.auto=false", "fetch", "--quiet", "--no-tags",

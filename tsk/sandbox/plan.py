@@ -35,7 +35,7 @@ def workdir(project: str) -> str:
     return f"/workspace/{project}"
 
 
-def run_script(*, agent_argv: list[str], prepare: str, commit: str, wait_for_proxy: bool,
+def run_script(*, agent_argv: list[str], prepare: str, baseline: str, commit: str, wait_for_proxy: bool,
                merge_stderr: bool, interactive: bool = False) -> str:
     """bash for the container: prepare the snapshot, run the agent, then commit what it left, also
     when tsk stops the container (SIGTERM: Ctrl-C or cancel), so partial work comes back."""
@@ -59,6 +59,11 @@ def run_script(*, agent_argv: list[str], prepare: str, commit: str, wait_for_pro
         wait_for_proxy_script() if wait_for_proxy else ":",
         "(",  # a subshell: the snippet's `set -e` and `cd` must not leak into this script
         prepare,
+        ") 2>&3 >&3",
+        "# the user's uncommitted changes become their own commit, so the agent's work is told apart",
+        "(",
+        baseline,
+        f"git rev-parse HEAD > {OUTPUT}/base-commit",
         ") 2>&3 >&3",
         "mark prepared",
         run.rstrip("\n"),

@@ -173,6 +173,7 @@ def _provision(ctx: Context, req: RunRequest, ui: RunEvents, *, cfg: ResolvedCon
         argv = ["bash", "-l"] if interactive else agent.command(sandbox_plan.INSTRUCTIONS)
         script = sandbox_plan.run_script(
             agent_argv=argv, prepare=prepare_script(snap, wd),
+            baseline=commit_script(wd, "tsk: uncommitted changes in the working tree when the task was created"),
             commit=commit_script(wd, f"tsk: work left uncommitted by {cfg.agent} in task {task_id}"),
             wait_for_proxy=network is not None, merge_stderr=cfg.agent not in ("claude", "codex"),
             interactive=interactive)
@@ -238,7 +239,9 @@ def run_task(ctx: Context, req: RunRequest, ui: RunEvents) -> RunResult:
         with timed(task, "fetch", ui):
             from tsk.sandbox.snapshot import fetch_result, load_snapshot
 
-            fetched = fetch_result(load_snapshot(tdir))
+            base_file = tdir / "output" / "base-commit"
+            base = base_file.read_text().strip() if base_file.exists() else None
+            fetched = fetch_result(load_snapshot(tdir), base=base or None)
         task.result_branch, task.commits = fetched.branch, fetched.commits
         task.summary = result.summary or None
         if cancelled:

@@ -152,9 +152,10 @@ def commit_script(workdir: str, message: str) -> str:
     ]) + "\n"
 
 
-def fetch_result(snapshot: Snapshot) -> FetchResult:
-    """After the container ends: bring the task branch into the user's repo if it has commits beyond
-    the source commit; otherwise no branch ("no changes, no branch")."""
+def fetch_result(snapshot: Snapshot, base: str | None = None) -> FetchResult:
+    """After the container ends: bring the task branch into the user's repo if the agent added
+    commits (beyond `base`, the commit of the user's uncommitted changes, when there was one);
+    otherwise no branch ("no changes, no branch")."""
     return fetch_branch(repo=Path(snapshot.repo), git_dir=Path(snapshot.git_dir), branch=snapshot.branch,
                         source=snapshot.source_commit, alternates=list(snapshot.alternates),
-                        object_format=snapshot.object_format)
+                        object_format=snapshot.object_format, base=base)
