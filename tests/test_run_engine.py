@@ -214,3 +214,24 @@ def test_the_users_uncommitted_changes_alone_make_no_branch(repo: Path) -> None:
     log = _git(repo, "log", "--format=%s", f"{task['result_branch']}").splitlines()
     assert log[:2] == [f"tsk: work left uncommitted by exec in task {task['id']}",
                        "tsk: uncommitted changes in the working tree when the task was created"]
+
+
+def test_ctrl_c_cancels_and_partial_work_still_comes_back(repo: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "tsk", "run", "--agent", "exec", "-p",
+                             "echo partial > partial.txt; echo WORKING; sleep 120; echo never > never.txt"],
+                            cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 120
+    for line in proc.stdout:
+        if "WORKING" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "CANCELLED" in err
+    branch = next(line.split()[2] for line in out.splitlines() if line.startswith("tsk: branch "))
+    tree = _git(repo, "ls-tree", "-r", "--name-only", branch).split()
+    assert "partial.txt" in tree and "never.txt" not in tree

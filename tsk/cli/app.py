@@ -14,6 +14,7 @@ app = App(
 )
 
 app.command("tsk.cli.run:run", help="Run one task now in a sandbox; its work comes back as a branch.")
+app.command("tsk.cli.shell:shell", help="Open a shell in a task sandbox; on exit the work comes back as a branch.")
 
 layers = App(name="layers", help="The content-addressed layer store: build, list, explain and prune sandbox images.")
 # This cyclopts cannot read a lazy command's docstring without importing it, so the one-line

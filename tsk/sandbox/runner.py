@@ -304,3 +304,35 @@ def cleanup(ctx: Context, p: Prepared) -> None:
         touch(ProxyPlan(fingerprint=p.proxy.removeprefix("tsk-proxy-"), name=p.proxy, image="", conf_path="",
                         host_ports=()), ctx.paths.runtime)
         reap_idle(engine, ctx.paths.runtime, idle_seconds=float(ctx.environ.get("TSK_PROXY_IDLE_SECONDS", "900")))
+
+
+def shell_task(ctx: Context, req: RunRequest, ui: RunEvents) -> RunResult:
+    """`tsk shell`: the task's sandbox with the user's terminal attached to a login shell."""
+    from tsk import proc
+
+    p = prepare(ctx, req, ui, interactive=True)
+    task, tdir = p.task, Path(p.task_dir)
+    task.status, task.started = "RUNNING", time.time()
+    model.save(task, tdir)
+    try:
+        with timed(task, "shell", ui):
+            # The docker CLI owns terminal handling (raw mode, resize on SIGWINCH) for an attached tty.
+            code = proc.interactive(["docker", "start", "--attach", "--interactive", p.container])
+        with timed(task, "fetch", ui):
+            from tsk.sandbox.snapshot import fetch_result, load_snapshot
+
+            base_file = tdir / "output" / "base-commit"
+            base = base_file.read_text().strip() if base_file.exists() else None
+            fetched = fetch_result(load_snapshot(tdir), base=base or None)
+        task.result_branch, task.commits = fetched.branch, fetched.commits
+        task.status = "COMPLETE"
+        if code not in (0, 130):
+            task.summary = f"the shell exited with code {code}"
+    except TskError as exc:
+        task.status, task.error = "FAILED", exc.message
+    finally:
+        task.finished = time.time()
+        with timed(task, "cleanup", ui):
+            cleanup(ctx, p)
+        model.save(task, tdir)
+    return RunResult(task=task, exit_code=0 if task.status == "COMPLETE" else 1)

@@ -1,0 +1,43 @@
+"""`tsk shell`: the same sandbox as `tsk run`, with an interactive shell instead of the agent."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tsk.cli.run import AgentOpt, BranchOpt, NameOpt, NoIsolation, ProjectOpt, RepoOpt, StackOpt, SudoOpt, TerminalRun
+from tsk.context import Context
+from tsk.errors import UsageError
+
+
+def shell(
+    *,
+    name: NameOpt = None,
+    agent: AgentOpt = None,
+    stack: StackOpt = None,
+    project: ProjectOpt = None,
+    repo: RepoOpt = None,
+    branch: BranchOpt = None,
+    no_network_isolation: NoIsolation = False,
+    sudo: SudoOpt = False,
+) -> int:
+    """Open a shell in a task sandbox (agent installed, not started); on exit the work comes back as a branch."""
+    from tsk.sandbox.runner import RunRequest, shell_task
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("tsk shell needs a terminal", hint="run it from an interactive terminal, or use tsk run")
+    ctx = Context()
+    repo_dir = ctx.find_repo(None if repo is None else Path(repo))
+    req = RunRequest(instructions="(interactive shell)\n", type="shell", name=name or "shell", repo=str(repo_dir),
+                     project=project, agent=agent, stack=stack, from_branch=branch,
+                     network_isolation=not no_network_isolation, sudo=sudo or None)
+    ui = TerminalRun()
+    ui.note("opening a shell in the sandbox; exit it to bring the work back as a branch")
+    result = shell_task(ctx, req, ui)
+    task = result.task
+    print(f"tsk: task {task.id} {task.status}" + (f": {task.error}" if task.error else ""), file=sys.stderr)
+    if task.result_branch:
+        print(f"tsk: branch {task.result_branch} ({task.commits} commit(s))")
+    else:
+        print("tsk: no changes, no branch")
+    return result.exit_code
