@@ -42,7 +42,7 @@ def context_sources(text: str) -> list[str]:
         instr = word.upper()
         if instr in ("COPY", "ADD"):
             found.extend(_copy_sources(rest.strip()))
-        elif instr == "RUN":
+        elif instr == "RUN" and "--mount" in rest:  # most RUN lines mount nothing: skip the tokenizer
             found.extend(_bind_mount_sources(rest))
     return list(dict.fromkeys(found))
 
