@@ -12,7 +12,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from tsk.errors import EngineError, EngineUnavailable, TskError
+from tsk.errors import EngineError, EngineUnavailable
 from tsk.layers.ports import ContainerInfo, ImageInfo
 from tsk.sandbox.spec import ContainerSpec
 
@@ -62,8 +62,6 @@ class DockerEngine:
             raw = self._call(self.client.api.inspect_image, ref)
         except docker.errors.NotFound:
             return None
-        except TskError:
-            raise
         return _image_info(raw)
 
     def images(self, label: str = LABEL_KEY) -> list[ImageInfo]:

@@ -17,7 +17,6 @@ class TerminalRun:
 
     def __init__(self, quiet: bool = False) -> None:
         self.quiet = quiet
-        self._progress = None
 
     def phase(self, name: str, seconds: float) -> None:
         if not self.quiet and seconds >= 0.5:

@@ -67,8 +67,8 @@ class LayerIndex:
         return rec
 
     def touch(self, layers: tuple[Layer, ...], now: float | None = None) -> None:
-        """Mark a chain used. Layers the index does not know yet (built elsewhere, pulled, or built
-        before the index existed) get a record from what the planner knows."""
+        """Mark a chain used. Layers the index has no record of (built by another index, or before
+        this one existed) are skipped: `ls` and `prune` fall back to the image's creation time."""
         when = time.time() if now is None else now
         with self.cache.transact():
             for layer in layers:

@@ -53,7 +53,7 @@ def plan_prune(rows: list[LayerRow], *, needed: set[str], now: float, older_than
         list[PruneItem], list[PruneItem]]:
     """Pure: which layers go and which stay (with the reason), children before parents."""
     by_key = {r.key: r for r in rows}
-    parents = {r.key: _parent(r, by_key) for r in rows}
+    parents = {r.key: (r.parent if r.parent in by_key else None) for r in rows}
     keep: dict[str, str] = {}
     for r in rows:
         if r.key in needed:
@@ -69,13 +69,9 @@ def plan_prune(rows: list[LayerRow], *, needed: set[str], now: float, older_than
             p = parents.get(p)
     depth = {r.key: _depth(r.key, parents) for r in rows}
     gone = sorted((r for r in rows if r.key not in keep), key=lambda r: -depth[r.key])
-    removed = [_item(r, by_key, "unreachable and unused for longer than the age limit") for r in gone]
-    kept = [_item(r, by_key, keep[r.key]) for r in rows if r.key in keep]
+    removed = [_item(r, "unreachable and unused for longer than the age limit") for r in gone]
+    kept = [_item(r, keep[r.key]) for r in rows if r.key in keep]
     return removed, kept
-
-
-def _parent(row: LayerRow, by_key: dict[str, LayerRow]) -> str | None:
-    return row.parent if row.parent in by_key else None
 
 
 def _depth(key: str, parents: dict[str, str | None]) -> int:
@@ -87,7 +83,7 @@ def _depth(key: str, parents: dict[str, str | None]) -> int:
     return d
 
 
-def _item(r: LayerRow, by_key: dict[str, LayerRow], reason: str) -> PruneItem:
+def _item(r: LayerRow, reason: str) -> PruneItem:
     return PruneItem(key=r.key, kind=r.kind, name=r.name, image=r.image, bytes=r.own_size, reason=reason)
 
 

@@ -102,8 +102,7 @@ def build(ctx: Context, req: TargetRequest, *, no_cache: bool = False,
             if res.key not in seen:  # stacks share the base; report each layer once
                 seen.add(res.key)
                 results.append(res)
-    calls = store._builder.calls if store._builder is not None else 0
-    return BuildReport(targets=[t.label for t in tgts], layers=results, builder_calls=calls)
+    return BuildReport(targets=[t.label for t in tgts], layers=results, builder_calls=store.builder_calls)
 
 
 class PlannedLayer(msgspec.Struct, kw_only=True):

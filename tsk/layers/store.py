@@ -91,6 +91,11 @@ class Store:
             self._builder = self._builder_factory()
         return self._builder
 
+    @property
+    def builder_calls(self) -> int:
+        """BuildKit invocations so far; zero when the builder was never needed (the hit path)."""
+        return 0 if self._builder is None else self._builder.calls
+
     def lookup(self, chain: tuple[Layer, ...]) -> bool:
         """The hit path: one engine lookup of the leaf's tag."""
         return self.engine.image(chain[-1].tag) is not None

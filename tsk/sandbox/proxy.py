@@ -77,7 +77,7 @@ def ensure_proxy(engine: ProxyEngine, plan: ProxyPlan, runtime_dir: Path) -> boo
 
     runtime_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(runtime_dir / f"proxy-{plan.fingerprint}.lock")):
-        touch(plan, runtime_dir)
+        touch(plan.fingerprint, runtime_dir)
         state = engine.container_state(plan.name)
         if state is not None and state.get("Running"):
             return True
@@ -94,8 +94,9 @@ def ensure_proxy(engine: ProxyEngine, plan: ProxyPlan, runtime_dir: Path) -> boo
         return False
 
 
-def touch(plan: ProxyPlan, runtime_dir: Path) -> None:
-    (runtime_dir / f"proxy-{plan.fingerprint}.used").write_text(str(time.time()))
+def touch(fingerprint: str, runtime_dir: Path) -> None:
+    """Record a use of the proxy for this fingerprint; reap_idle reads it."""
+    (runtime_dir / f"proxy-{fingerprint}.used").write_text(str(time.time()))
 
 
 def wait_for_proxy_script(host: str = PROXY_ALIAS, port: int = PROXY_PORT, seconds: int = 15) -> str:

@@ -237,12 +237,7 @@ def run_task(ctx: Context, req: RunRequest, ui: RunEvents) -> RunResult:
         _inner_timings(task, tdir, time.perf_counter() - t0, ui)
         result: AgentResult = agent.result(events, exit_code)
         with timed(task, "fetch", ui):
-            from tsk.sandbox.snapshot import fetch_result, load_snapshot
-
-            base_file = tdir / "output" / "base-commit"
-            base = base_file.read_text().strip() if base_file.exists() else None
-            fetched = fetch_result(load_snapshot(tdir), base=base or None)
-        task.result_branch, task.commits = fetched.branch, fetched.commits
+            _fetch(task, tdir)
         task.summary = result.summary or None
         if cancelled:
             task.status, task.error = "CANCELLED", "cancelled by the user"
@@ -260,6 +255,17 @@ def run_task(ctx: Context, req: RunRequest, ui: RunEvents) -> RunResult:
             cleanup(ctx, p)
         model.save(task, tdir)
     return RunResult(task=task, exit_code=0 if task.status == "COMPLETE" else 1)
+
+
+def _fetch(task: Task, tdir: Path) -> None:
+    """Bring the task branch back if the agent added commits beyond the baseline commit that the
+    container recorded (the user's uncommitted changes)."""
+    from tsk.sandbox.snapshot import fetch_result, load_snapshot
+
+    base_file = tdir / "output" / "base-commit"
+    base = base_file.read_text().strip() if base_file.exists() else ""
+    fetched = fetch_result(load_snapshot(tdir), base=base or None)
+    task.result_branch, task.commits = fetched.branch, fetched.commits
 
 
 def _inner_timings(task: Task, tdir: Path, total: float, ui: RunEvents) -> None:
@@ -299,10 +305,7 @@ def cleanup(ctx: Context, p: Prepared) -> None:
     for sub in ("upper", "work", "git", "changes"):
         shutil.rmtree(tdir / sub, ignore_errors=True)
     if p.proxy is not None:
-        from tsk.sandbox.proxy import ProxyPlan
-
-        touch(ProxyPlan(fingerprint=p.proxy.removeprefix("tsk-proxy-"), name=p.proxy, image="", conf_path="",
-                        host_ports=()), ctx.paths.runtime)
+        touch(p.proxy.removeprefix("tsk-proxy-"), ctx.paths.runtime)
         reap_idle(engine, ctx.paths.runtime, idle_seconds=float(ctx.environ.get("TSK_PROXY_IDLE_SECONDS", "900")))
 
 
@@ -319,12 +322,7 @@ def shell_task(ctx: Context, req: RunRequest, ui: RunEvents) -> RunResult:
             # The docker CLI owns terminal handling (raw mode, resize on SIGWINCH) for an attached tty.
             code = proc.interactive(["docker", "start", "--attach", "--interactive", p.container])
         with timed(task, "fetch", ui):
-            from tsk.sandbox.snapshot import fetch_result, load_snapshot
-
-            base_file = tdir / "output" / "base-commit"
-            base = base_file.read_text().strip() if base_file.exists() else None
-            fetched = fetch_result(load_snapshot(tdir), base=base or None)
-        task.result_branch, task.commits = fetched.branch, fetched.commits
+            _fetch(task, tdir)
         task.status = "COMPLETE"
         if code not in (0, 130):
             task.summary = f"the shell exited with code {code}"
