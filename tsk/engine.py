@@ -141,6 +141,10 @@ class DockerEngine:
         with contextlib.suppress(docker.errors.NotFound):
             self._call(self.client.api.remove_volume, name, force=True)
 
+    def volumes(self, label: str) -> list[str]:
+        raw = self._call(self.client.api.volumes, filters={"label": label}) or {}
+        return [str(v["Name"]) for v in raw.get("Volumes") or []]
+
     # -- containers -------------------------------------------------------------------------------
 
     def container_create(self, spec: ContainerSpec) -> str:

@@ -1,12 +1,14 @@
-"""The executor for one task: snapshot, image, proxy, network, container, agent, result, cleanup.
-Each phase is timed; the task record and the agent's log stay in the task dir."""
+"""One task, in two halves. Creation (`create_task`: config, record, instructions, snapshot) needs no
+engine and is what `tsk add` does; execution (`execute`: image, proxy, network, container, agent,
+result, cleanup) is what a server worker or a foreground `tsk run` does. Each phase is timed; the
+record lives in the task database, the agent's log in the task dir."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -49,6 +51,15 @@ class RunEvents(Protocol):
     def build_events(self) -> BuildEvents | None: ...
 
 
+class TaskStore(Protocol):
+    """What the executor needs from the task database (tsk/queue/db.py's Store)."""
+
+    def save(self, task: Task) -> None: ...
+    def cancel_requested(self, task_id: str) -> str | None: ...
+    def transition(self, task_id: str, to: str, reason: str, *, allowed: Sequence[str] | None = None,
+                   task: Task | None = None, owner: str | None = None) -> str: ...
+
+
 class RunResult(msgspec.Struct, kw_only=True):
     task: Task
     exit_code: int
@@ -86,56 +97,63 @@ def timed(task: Task, name: str, ui: RunEvents) -> Iterator[None]:
         ui.phase(name, task.timings[name])
 
 
-def prepare(ctx: Context, req: RunRequest, ui: RunEvents, *, interactive: bool = False) -> Prepared:
-    """Everything up to a created (not started) container."""
+def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[str, ...] = (),
+                cfg: ResolvedConfig | None = None) -> Task:
+    """What `tsk add` does at add time, with no engine: resolve the config (or reuse `cfg`, a retry's),
+    make the record, write the instructions, snapshot the repo. A task with parents is WAITING and
+    gets its snapshot when they complete, from their results."""
     from tsk.config.schema import ProjectSettings
     from tsk.sandbox.snapshot import take_snapshot
 
     repo = ctx.find_repo(Path(req.repo) if req.repo else None)
-    cli = ProjectSettings(agent=req.agent, stack=req.stack, sudo=req.sudo, privileged=req.privileged)
-    cfg = ctx.config(repo, cli=cli, project=req.project)
-    agent = get_agent(cfg.agent, known_extra=[n for n, s in cfg.agent_config.items() if s.setup])
+    if cfg is None:
+        cli = ProjectSettings(agent=req.agent, stack=req.stack, sudo=req.sudo, privileged=req.privileged)
+        cfg = ctx.config(repo, cli=cli, project=req.project)
+    get_agent(cfg.agent, known_extra=[n for n, s in cfg.agent_config.items() if s.setup])
     task_id = model.new_id()
     first_line = next((ln for ln in req.instructions.splitlines() if ln.strip()), "")
     name = model.slug(req.name or first_line or "task")
     task = Task(id=task_id, name=name, type=req.type, agent=cfg.agent, stack=cfg.stack, project=cfg.project,
                 repo=str(repo), branch=f"tsk/{req.type}/{name}/{task_id}", created=time.time(),
                 from_branch=req.from_branch, network_isolation=req.network_isolation,
-                config=msgspec.to_builtins(cfg))
+                config=msgspec.to_builtins(cfg), parents=parents, status="WAITING" if parents else "QUEUED")
     tdir = model.task_dir(ctx.paths.data, task_id)
     for sub in ("output", "home/.claude", "home/.codex"):
         (tdir / sub).mkdir(parents=True, exist_ok=True)
     (tdir / "instructions.md").write_text(req.instructions)
-    try:
-        with timed(task, "snapshot", ui):
-            snap = take_snapshot(repo, tdir, data_dir=ctx.paths.data, branch=task.branch,
-                                 from_branch=req.from_branch)
-    except TskError:
-        shutil.rmtree(tdir, ignore_errors=True)
-        raise
-    task.source_commit = snap.source_commit
+    if not parents:
+        try:
+            with timed(task, "snapshot", ui):
+                snap = take_snapshot(repo, tdir, data_dir=ctx.paths.data, branch=task.branch,
+                                     from_branch=req.from_branch)
+        except BaseException:
+            shutil.rmtree(tdir, ignore_errors=True)
+            raise
+        task.source_commit = snap.source_commit
     model.save(task, tdir)
-    made = Prepared(task=task, task_dir=str(tdir), container="", network=None, volume="", proxy=None)
-    try:
-        return _provision(ctx, req, ui, cfg=cfg, agent=agent, snap=snap, made=made, interactive=interactive)
-    except BaseException as exc:
-        task.status, task.finished = "FAILED", time.time()
-        task.error = exc.message if isinstance(exc, TskError) else f"{type(exc).__name__}: {exc}"
-        cleanup(ctx, made)
-        model.save(task, tdir)
-        raise
+    return task
 
 
-def _provision(ctx: Context, req: RunRequest, ui: RunEvents, *, cfg: ResolvedConfig, agent: Any, snap: Any,
-               made: Prepared, interactive: bool) -> Prepared:
+def task_config(task: Task) -> ResolvedConfig:
+    """The config the task was created with (kept with it, so a queued task runs as it was added)."""
+    from tsk.config.schema import ResolvedConfig
+
+    return msgspec.convert(task.config, ResolvedConfig)
+
+
+def _provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool) -> Prepared:
+    """Image, proxy, network, credentials, run.sh, overlay volume, a created (not started) container."""
     from tsk.layers import service
-    from tsk.sandbox.snapshot import commit_script, overlay_volume_opts, prepare_script
+    from tsk.sandbox.snapshot import commit_script, load_snapshot, overlay_volume_opts, prepare_script
 
     task, tdir, task_id = made.task, Path(made.task_dir), made.task.id
     repo = Path(task.repo)
+    cfg = task_config(task)
+    agent = get_agent(cfg.agent, known_extra=[n for n, s in cfg.agent_config.items() if s.setup])
+    snap = load_snapshot(tdir)
     with timed(task, "image", ui):
-        targets = service.targets(ctx, service.TargetRequest(repo=str(repo), project=req.project,
-                                                             stacks=(cfg.stack,), agents=(cfg.agent,)), cfg)
+        targets = service.targets(ctx, service.TargetRequest(repo=str(repo), stacks=(cfg.stack,),
+                                                             agents=(cfg.agent,)), cfg)
         store = service.make_store(ctx, ui.build_events())
         for tgt in targets:
             store.ensure(tgt.chain)
@@ -144,7 +162,7 @@ def _provision(ctx: Context, req: RunRequest, ui: RunEvents, *, cfg: ResolvedCon
     task.image = image
 
     proxy_name: str | None = None
-    if req.network_isolation:
+    if task.network_isolation:
         with timed(task, "proxy", ui):
             pplan = plan_proxy(squid_conf=cfg.squid_conf, host_ports=tuple(cfg.host_ports), image=proxy_image,
                                cache_dir=ctx.paths.cache)
@@ -208,39 +226,71 @@ def _lines(chunks: Iterable[bytes], raw: Any) -> Iterator[str]:
 
 
 def run_task(ctx: Context, req: RunRequest, ui: RunEvents) -> RunResult:
-    p = prepare(ctx, req, ui)
-    task, tdir, engine = p.task, Path(p.task_dir), ctx.engine
-    agent = get_agent(task.agent, known_extra=[task.agent])
-    cancelled = False
-    exit_code = 1
-    events: list[Any] = []
+    """`tsk run`: create the task and execute it in this process, recorded in the task database as
+    RUNNING and owned by this process (so a server can recover it if this process is killed)."""
+    from tsk.queue.db import Store, owner_id
+
+    task = create_task(ctx, req, ui)
     task.status = "RUNNING"
-    task.started = time.time()
-    model.save(task, tdir)
+    store = Store(ctx.paths.data)
     try:
-        with timed(task, "container_start", ui):
-            engine.container_start(p.container)  # type: ignore[attr-defined]
-        t0 = time.perf_counter()
+        store.add(task, instructions=req.instructions, reason="tsk run", owner=owner_id())
+        return execute(ctx, task, ui, store, raise_setup_errors=True)
+    finally:
+        store.close()
+
+
+def execute(ctx: Context, task: Task, ui: RunEvents, store: TaskStore, *,
+            raise_setup_errors: bool = False) -> RunResult:
+    """Run a recorded task this process owns (status RUNNING) to its end: provision, start, stream the
+    log, fetch the work, clean up, record the result. A cancel request in the store (`tsk cancel`, a
+    server shutting down) stops the container; its partial work still comes back."""
+    tdir = model.task_dir(ctx.paths.data, task.id)
+    p = Prepared(task=task, task_dir=str(tdir), container="", network=None, volume="", proxy=None)
+    engine: Any = ctx.engine
+    agent = get_agent(task.agent, known_extra=[task.agent])
+    cancel: str | None = None
+    setup_error: BaseException | None = None
+    events: list[Any] = []
+    try:
         try:
-            with (tdir / "output" / "agent.raw.log").open("ab") as raw, \
-                    (tdir / "output" / "agent.log").open("ab") as log:
-                for event in agent.parse(_lines(engine.container_logs(p.container), raw)):  # type: ignore[attr-defined]
-                    events.append(event)
-                    log.write(encode_event(event) + b"\n")
-                    log.flush()
-                    ui.line(render(event))
-        except KeyboardInterrupt:
-            cancelled = True
-            ui.note("cancelling: stopping the sandbox; its work so far still comes back")
-            engine.container_stop(p.container, timeout=20)  # type: ignore[attr-defined]
-        exit_code = engine.container_wait(p.container)  # type: ignore[attr-defined]
-        _inner_timings(task, tdir, time.perf_counter() - t0, ui)
-        result: AgentResult = agent.result(events, exit_code)
-        with timed(task, "fetch", ui):
-            _fetch(task, tdir)
-        task.summary = result.summary or None
-        if cancelled:
-            task.status, task.error = "CANCELLED", "cancelled by the user"
+            _provision(ctx, ui, made=p, interactive=False)
+        except Exception as exc:
+            setup_error = exc
+            raise
+        cancel = store.cancel_requested(task.id)
+        if cancel is None:
+            task.started = time.time()
+            store.save(task)
+            with timed(task, "container_start", ui):
+                engine.container_start(p.container)
+            # `tsk cancel` sets the flag, then stops the container: checked after the start, one of
+            # the two sees the other
+            cancel = store.cancel_requested(task.id)
+            if cancel is not None:
+                engine.container_stop(p.container, timeout=20)
+            t0 = time.perf_counter()
+            try:
+                with (tdir / "output" / "agent.raw.log").open("ab") as raw, \
+                        (tdir / "output" / "agent.log").open("ab") as log:
+                    for event in agent.parse(_lines(engine.container_logs(p.container), raw)):
+                        events.append(event)
+                        log.write(encode_event(event) + b"\n")
+                        log.flush()
+                        ui.line(render(event))
+            except KeyboardInterrupt:
+                cancel = "cancelled by the user"
+                ui.note("cancelling: stopping the sandbox; its work so far still comes back")
+                engine.container_stop(p.container, timeout=20)
+            exit_code = engine.container_wait(p.container)
+            _inner_timings(task, tdir, time.perf_counter() - t0, ui)
+            result: AgentResult = agent.result(events, exit_code)
+            cancel = cancel or store.cancel_requested(task.id)
+            with timed(task, "fetch", ui):
+                fetch_work(task, tdir)
+            task.summary = result.summary or None
+        if cancel is not None:
+            task.status, task.error = "CANCELLED", cancel
         elif result.success:
             task.status = "COMPLETE"
         else:
@@ -249,15 +299,33 @@ def run_task(ctx: Context, req: RunRequest, ui: RunEvents) -> RunResult:
         task.status, task.error = "CANCELLED", "cancelled by the user"
     except TskError as exc:
         task.status, task.error = "FAILED", exc.message
+    except Exception as exc:  # a bug must not leave the task RUNNING: record it, say what it was
+        task.status, task.error = "FAILED", f"{type(exc).__name__}: {exc}"
     finally:
         task.finished = time.time()
+        if str(task.status) == "RUNNING":  # left by something not caught above (SystemExit)
+            task.status, task.error = "FAILED", task.error or "interrupted"
         with timed(task, "cleanup", ui):
             cleanup(ctx, p)
-        model.save(task, tdir)
+        _record_end(store, task, tdir)
+    if setup_error is not None and raise_setup_errors:
+        raise setup_error
     return RunResult(task=task, exit_code=0 if task.status == "COMPLETE" else 1)
 
 
-def _fetch(task: Task, tdir: Path) -> None:
+def _record_end(store: TaskStore, task: Task, tdir: Path) -> None:
+    from tsk.queue.db import Conflict
+
+    try:
+        store.transition(task.id, task.status, task.error or task.summary or "done", task=task,
+                         allowed=("RUNNING",))
+    except Conflict:
+        return  # deleted while it ran (`tsk delete` waits for the end, so only when it gave up)
+    if tdir.is_dir():
+        model.save(task, tdir)
+
+
+def fetch_work(task: Task, tdir: Path) -> None:
     """Bring the task branch back if the agent added commits beyond the baseline commit that the
     container recorded (the user's uncommitted changes)."""
     from tsk.sandbox.snapshot import fetch_result, load_snapshot
@@ -266,6 +334,7 @@ def _fetch(task: Task, tdir: Path) -> None:
     base = base_file.read_text().strip() if base_file.exists() else ""
     fetched = fetch_result(load_snapshot(tdir), base=base or None)
     task.result_branch, task.commits = fetched.branch, fetched.commits
+    task.result_commit = fetched.head if fetched.branch else task.source_commit
 
 
 def _inner_timings(task: Task, tdir: Path, total: float, ui: RunEvents) -> None:
@@ -312,25 +381,41 @@ def cleanup(ctx: Context, p: Prepared) -> None:
 def shell_task(ctx: Context, req: RunRequest, ui: RunEvents) -> RunResult:
     """`tsk shell`: the task's sandbox with the user's terminal attached to a login shell."""
     from tsk import proc
+    from tsk.queue.db import Store, owner_id
 
-    p = prepare(ctx, req, ui, interactive=True)
-    task, tdir = p.task, Path(p.task_dir)
-    task.status, task.started = "RUNNING", time.time()
-    model.save(task, tdir)
+    task = create_task(ctx, req, ui)
+    task.status = "RUNNING"
+    tdir = model.task_dir(ctx.paths.data, task.id)
+    p = Prepared(task=task, task_dir=str(tdir), container="", network=None, volume="", proxy=None)
+    store = Store(ctx.paths.data)
+    store.add(task, instructions=req.instructions, reason="tsk shell", owner=owner_id())
     try:
+        try:
+            _provision(ctx, ui, made=p, interactive=True)
+        except BaseException as exc:
+            task.status = "FAILED"
+            task.error = exc.message if isinstance(exc, TskError) else f"{type(exc).__name__}: {exc}"
+            raise
+        task.started = time.time()
+        store.save(task)
         with timed(task, "shell", ui):
             # The docker CLI owns terminal handling (raw mode, resize on SIGWINCH) for an attached tty.
             code = proc.interactive(["docker", "start", "--attach", "--interactive", p.container])
         with timed(task, "fetch", ui):
-            _fetch(task, tdir)
+            fetch_work(task, tdir)
         task.status = "COMPLETE"
         if code not in (0, 130):
             task.summary = f"the shell exited with code {code}"
     except TskError as exc:
         task.status, task.error = "FAILED", exc.message
+        if not task.started:
+            raise
     finally:
         task.finished = time.time()
+        if task.status == "RUNNING":
+            task.status, task.error = "CANCELLED", "interrupted"
         with timed(task, "cleanup", ui):
             cleanup(ctx, p)
-        model.save(task, tdir)
+        _record_end(store, task, tdir)
+        store.close()
     return RunResult(task=task, exit_code=0 if task.status == "COMPLETE" else 1)

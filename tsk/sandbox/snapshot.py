@@ -51,12 +51,13 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def take_snapshot(repo: Path, task_dir: Path, *, data_dir: Path, branch: str,
-                  from_branch: str | None = None) -> Snapshot:
-    """Snapshot `repo` into `task_dir` for a task that will work on `branch`."""
+                  from_branch: str | None = None, from_commit: str | None = None) -> Snapshot:
+    """Snapshot `repo` into `task_dir` for a task that will work on `branch`. With `from_commit` (a
+    queued child: its parent's result, or the merge of its parents') that commit, not the working tree."""
     t0 = time.perf_counter()
     info = g.repo_info(repo)
     top, common = Path(info.top), Path(info.common_dir)
-    commit = g.source_commit(top, from_branch)
+    commit = from_commit or g.source_commit(top, from_branch)
     subs = plan_submodules(top, Path(info.git_dir), common, commit)
     checkout_dir, checkout = ensure_checkout(data_dir, info, commit, subs)
     objects = g.objects_dirs(common)
@@ -68,7 +69,7 @@ def take_snapshot(repo: Path, task_dir: Path, *, data_dir: Path, branch: str,
     changes_dir.mkdir()
     changed: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()
-    if from_branch is None:
+    if from_branch is None and from_commit is None:
         found = g.working_changes(top)
         changed, deleted = found.changed, found.deleted
         # a copy stamped inside the checkout's build window could pass for the committed file it

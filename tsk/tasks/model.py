@@ -1,4 +1,5 @@
-"""A task's record, kept as task.json in its task dir (the queue issue moves the truth to SQLite)."""
+"""A task's record. The truth is the task database (tsk/queue/db.py); a copy is kept as task.json in the
+task dir, next to its instructions and output, for people and tools that look there."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class Task(msgspec.Struct, kw_only=True):
     source_commit: str | None = None
     from_branch: str | None = None
     result_branch: str | None = None  # set only when the branch was fetched into the user's repo
+    result_commit: str | None = None  # what a child starts from: the fetched head, else the source commit
     commits: int = 0
     error: str | None = None
     summary: str | None = None
@@ -37,6 +39,9 @@ class Task(msgspec.Struct, kw_only=True):
     timings: dict[str, float] = {}
     image: str | None = None
     config: dict[str, object] = {}
+    parents: tuple[str, ...] = ()  # a child starts from its parents' results (their merge, for several)
+    blocked: str | None = None  # why a waiting task cannot start yet
+    retry_of: str | None = None
 
 
 def new_id() -> str:

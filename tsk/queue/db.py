@@ -1,0 +1,296 @@
+"""The task database: one SQLite file (WAL) in the data dir, the single truth for tasks, their parents
+and every state change. Any process may open it (`tsk add`, `tsk list`, `tsk cancel`, the server, a
+foreground `tsk run`); writes are short `BEGIN IMMEDIATE` transactions, so concurrent writers queue on
+the busy timeout instead of failing. One connection per thread."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from tsk.tasks.model import Task
+
+DB_NAME = "tasks.db"
+ACTIVE = ("QUEUED", "WAITING", "RUNNING")
+ENDED = ("COMPLETE", "FAILED", "CANCELLED")
+
+# Columns that hold a Task field of the same name; JSON columns are encoded on the way in.
+_JSON = ("timings", "config")
+_FIELDS = tuple(f for f in Task.__struct_fields__ if f != "parents")
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: tasks, their parents, their transitions
+    """
+    CREATE TABLE tasks (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, agent TEXT NOT NULL, stack TEXT NOT NULL,
+        project TEXT NOT NULL, repo TEXT NOT NULL, branch TEXT NOT NULL, status TEXT NOT NULL,
+        created REAL NOT NULL, started REAL, finished REAL, source_commit TEXT, from_branch TEXT,
+        result_branch TEXT, result_commit TEXT, commits INTEGER NOT NULL DEFAULT 0, error TEXT, summary TEXT,
+        blocked TEXT, retry_of TEXT, network_isolation INTEGER NOT NULL DEFAULT 1,
+        timings TEXT NOT NULL DEFAULT '{}', image TEXT, config TEXT NOT NULL DEFAULT '{}',
+        instructions TEXT NOT NULL DEFAULT '', cancel_requested TEXT, owner TEXT
+    );
+    CREATE INDEX tasks_status ON tasks (status);
+    CREATE TABLE parents (
+        child TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+        parent TEXT NOT NULL,
+        PRIMARY KEY (child, parent)
+    );
+    CREATE INDEX parents_parent ON parents (parent);
+    CREATE TABLE transitions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, task TEXT NOT NULL, from_status TEXT, to_status TEXT NOT NULL,
+        at REAL NOT NULL, reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX transitions_task ON transitions (task);
+    """,
+)
+
+
+class Conflict(Exception):
+    """A transition was refused because the task is no longer in a status it may leave that way."""
+
+
+def db_path(data_dir: Path) -> Path:
+    return data_dir / DB_NAME
+
+
+def owner_id(pid: int | None = None) -> str:
+    """This process as `pid:start-time` (the start time tells a live owner from a reused pid)."""
+    pid = os.getpid() if pid is None else pid
+    return f"{pid}:{_start_ticks(pid)}"
+
+
+def owner_alive(owner: str | None) -> bool:
+    if not owner:
+        return False
+    pid_s, _, ticks = owner.partition(":")
+    try:
+        pid = int(pid_s)
+    except ValueError:
+        return False
+    return _start_ticks(pid) == ticks and ticks != ""
+
+
+def _start_ticks(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22: starttime, counted after the command name
+
+
+class Store:
+    """The task database for one data dir."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(db_path(data_dir), timeout=60, isolation_level=None)
+        self.conn.execute("PRAGMA busy_timeout = 60000")
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] < len(MIGRATIONS):
+            self._migrate()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _migrate(self) -> None:
+        with self.write() as c:
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            for n, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for stmt in script.split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+                c.execute(f"PRAGMA user_version = {n}")
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, holding the write lock from its start (no upgrade deadlocks)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- records --------------------------------------------------------------------------------------
+
+    def add(self, task: Task, *, instructions: str, reason: str, owner: str | None = None) -> None:
+        """Record a new task (in its current status) with its parents, and its first transition."""
+        with self.write() as c:
+            missing = [p for p in task.parents
+                       if c.execute("SELECT 1 FROM tasks WHERE id = ?", (p,)).fetchone() is None]
+            if missing:
+                from tsk.errors import UsageError
+
+                raise UsageError(f"unknown parent task(s): {', '.join(missing)}", hint="see `tsk list`")
+            row = _columns(task)
+            row.update(instructions=instructions, owner=owner)
+            names = ", ".join(row)
+            c.execute(f"INSERT INTO tasks ({names}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+            c.executemany("INSERT INTO parents (child, parent) VALUES (?, ?)", [(task.id, p) for p in task.parents])
+            c.execute("INSERT INTO transitions (task, from_status, to_status, at, reason) VALUES (?, NULL, ?, ?, ?)",
+                      (task.id, task.status, time.time(), reason))
+
+    def get(self, task_id: str) -> Task | None:
+        row = self.conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        if row is None:
+            return None
+        cols = [d[0] for d in self.conn.execute("SELECT * FROM tasks LIMIT 0").description]
+        return self._task(dict(zip(cols, row, strict=True)))
+
+    def _task(self, row: dict[str, Any]) -> Task:
+        fields = {k: row[k] for k in _FIELDS}
+        for k in _JSON:
+            fields[k] = json.loads(fields[k] or "{}")
+        fields["network_isolation"] = bool(fields["network_isolation"])
+        fields["parents"] = self.parents(row["id"])
+        return msgspec.convert(fields, Task)
+
+    def tasks(self, ids: Iterable[str] | None = None, statuses: Sequence[str] | None = None) -> list[Task]:
+        sql, args = "SELECT * FROM tasks", []
+        conds = []
+        if ids is not None:
+            wanted = list(ids)
+            conds.append(f"id IN ({', '.join('?' * len(wanted))})")
+            args += wanted
+        if statuses is not None:
+            conds.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args += list(statuses)
+        if conds:
+            sql += " WHERE " + " AND ".join(conds)
+        cur = self.conn.execute(sql + " ORDER BY created, id", args)
+        cols = [d[0] for d in cur.description]
+        return [self._task(dict(zip(cols, r, strict=True))) for r in cur.fetchall()]
+
+    def resolve(self, ref: str) -> str:
+        """A task id from a full id or a unique prefix of one."""
+        from tsk.errors import UsageError
+
+        hits = [r[0] for r in self.conn.execute("SELECT id FROM tasks WHERE id = ? OR id LIKE ? ESCAPE '\\'",
+                                                (ref, ref.replace("_", "\\_").replace("%", "\\%") + "%"))]
+        if ref in hits:
+            return ref
+        if len(hits) == 1:
+            return str(hits[0])
+        if not hits:
+            raise UsageError(f"no task `{ref}`", hint="see `tsk list` for task ids")
+        raise UsageError(f"`{ref}` names {len(hits)} tasks: {', '.join(sorted(hits)[:5])}",
+                         hint="give more of the id")
+
+    def instructions(self, task_id: str) -> str:
+        row = self.conn.execute("SELECT instructions FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return str(row[0]) if row else ""
+
+    def parents(self, task_id: str) -> tuple[str, ...]:
+        return tuple(r[0] for r in self.conn.execute("SELECT parent FROM parents WHERE child = ? ORDER BY rowid",
+                                                     (task_id,)))
+
+    def links(self) -> dict[str, tuple[str, ...]]:
+        out: dict[str, list[str]] = {}
+        for child, parent in self.conn.execute("SELECT child, parent FROM parents ORDER BY rowid"):
+            out.setdefault(child, []).append(parent)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def statuses(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT id, status FROM tasks").fetchall())
+
+    def children(self, task_id: str) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT child FROM parents WHERE parent = ?", (task_id,))]
+
+    def relink(self, child: str, old: str, new: str) -> None:
+        with self.write() as c:
+            c.execute("UPDATE parents SET parent = ? WHERE child = ? AND parent = ?", (new, child, old))
+
+    def save(self, task: Task) -> None:
+        """Write the task's fields (not its status: that changes only through `transition`)."""
+        row = _columns(task)
+        row.pop("status")
+        row.pop("id")
+        with self.write() as c:
+            c.execute(f"UPDATE tasks SET {', '.join(f'{k} = ?' for k in row)} WHERE id = ?",
+                      (*row.values(), task.id))
+
+    def transition(self, task_id: str, to: str, reason: str, *, allowed: Sequence[str] | None = None,
+                   task: Task | None = None, owner: str | None = None) -> str:
+        """The one way a task's status changes: checks where it is, moves it, records the move (time,
+        reason). With `task`, its other fields are written in the same transaction. Returns the old status;
+        raises Conflict when the task is gone or not in one of `allowed`."""
+        with self.write() as c:
+            row = c.execute("SELECT status FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            if row is None or (allowed is not None and row[0] not in allowed):
+                raise Conflict(f"task {task_id} is {row[0] if row else 'gone'}")
+            old = str(row[0])
+            sets: dict[str, Any] = {"status": to}
+            if task is not None:
+                task.status = to  # type: ignore[assignment]
+                sets = _columns(task)
+                sets.pop("id")
+            if owner is not None:
+                sets["owner"] = owner
+            if to == "QUEUED":
+                sets["cancel_requested"] = None
+            c.execute(f"UPDATE tasks SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?",
+                      (*sets.values(), task_id))
+            c.execute("INSERT INTO transitions (task, from_status, to_status, at, reason) VALUES (?, ?, ?, ?, ?)",
+                      (task_id, old, to, time.time(), reason))
+        return old
+
+    def claim(self, owner: str, reason: str = "claimed") -> Task | None:
+        """Atomically take the oldest QUEUED task for this process: QUEUED → RUNNING."""
+        with self.write() as c:
+            row = c.execute("SELECT id FROM tasks WHERE status = 'QUEUED' AND cancel_requested IS NULL "
+                            "ORDER BY created, id LIMIT 1").fetchone()
+            if row is None:
+                return None
+            c.execute("UPDATE tasks SET status = 'RUNNING', owner = ? WHERE id = ?", (owner, row[0]))
+            c.execute("INSERT INTO transitions (task, from_status, to_status, at, reason) "
+                      "VALUES (?, 'QUEUED', 'RUNNING', ?, ?)", (row[0], time.time(), reason))
+        return self.get(row[0])
+
+    def request_cancel(self, task_id: str, reason: str) -> None:
+        with self.write() as c:
+            c.execute("UPDATE tasks SET cancel_requested = ? WHERE id = ? AND cancel_requested IS NULL",
+                      (reason, task_id))
+
+    def cancel_requested(self, task_id: str) -> str | None:
+        row = self.conn.execute("SELECT cancel_requested FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+    def owner(self, task_id: str) -> str | None:
+        row = self.conn.execute("SELECT owner FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+    def set_blocked(self, task_id: str, reason: str | None) -> None:
+        with self.write() as c:
+            c.execute("UPDATE tasks SET blocked = ? WHERE id = ?", (reason, task_id))
+
+    def delete(self, task_id: str) -> None:
+        with self.write() as c:
+            c.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+            c.execute("DELETE FROM transitions WHERE task = ?", (task_id,))
+
+    def transitions(self, task_id: str | None = None) -> list[tuple[str, str | None, str, float, str]]:
+        sql = "SELECT task, from_status, to_status, at, reason FROM transitions"
+        cur = self.conn.execute(sql + " WHERE task = ? ORDER BY seq", (task_id,)) if task_id else \
+            self.conn.execute(sql + " ORDER BY seq")
+        return [tuple(r) for r in cur.fetchall()]
+
+
+def _columns(task: Task) -> dict[str, Any]:
+    row: dict[str, Any] = {k: getattr(task, k) for k in _FIELDS}
+    for k in _JSON:
+        row[k] = json.dumps(row[k], sort_keys=True)
+    row["network_isolation"] = int(task.network_isolation)
+    return row
