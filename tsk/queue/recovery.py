@@ -1,0 +1,113 @@
+"""Reconciling the task database with the engine, by the `dev.tsk.task` labels on every container,
+network and volume a task makes. Only tasks of this data dir's database are ever touched: other data
+dirs (other users, other test runs) share the engine, and their ids are not in our database."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from typing import Any
+
+import msgspec
+
+from tsk.errors import TskError
+from tsk.queue.db import Conflict, Store, owner_alive
+from tsk.tasks import model
+
+LABEL = "dev.tsk.task"
+
+
+class RecoveryReport(msgspec.Struct, kw_only=True):
+    failed: list[str] = []
+    requeued: list[str] = []
+    removed: list[str] = []  # engine objects removed, as kind:name
+
+
+def stop_task(engine: Any, task_id: str, timeout: int = 20) -> int:
+    """Stop the task's running container(s); their executor then sees the end. Returns how many."""
+    running = [c for c in engine.container_labels(f"{LABEL}={task_id}") if c.state == "running"]
+    for c in running:
+        engine.container_stop(c.id, timeout=timeout)
+    return len(running)
+
+
+def remove_task_objects(engine: Any, task_id: str) -> list[str]:
+    """Remove the task's containers, networks (after disconnecting the proxy) and volumes."""
+    gone: list[str] = []
+    for c in engine.container_labels(f"{LABEL}={task_id}"):
+        engine.container_remove(c.id)
+        gone.append(f"container:{c.name}")
+    for net in engine.networks(f"{LABEL}={task_id}"):
+        name = net.get("Name", "")
+        for member in engine.network_containers(name):
+            engine.network_disconnect(name, member)
+        engine.network_remove(name)
+        gone.append(f"network:{name}")
+    for vol in engine.volumes(f"{LABEL}={task_id}"):
+        engine.volume_remove(vol)
+        gone.append(f"volume:{vol}")
+    return gone
+
+
+def _labelled_ids(engine: Any) -> set[str]:
+    ids = {c.labels.get(LABEL, "") for c in engine.container_labels(LABEL)}
+    ids |= {(n.get("Labels") or {}).get(LABEL, "") for n in engine.networks(LABEL)}
+    ids |= {v.removeprefix("tsk-task-") for v in engine.volumes(LABEL)}
+    return ids - {""}
+
+
+def recover(ctx: Any, store: Store) -> RecoveryReport:
+    """Tasks left RUNNING by a process that is gone (a crashed server, a killed `tsk run`): requeued if
+    their sandbox never started, otherwise FAILED with the reason (partial work fetched when it can be).
+    Then every engine object of a task of ours that is not running is removed."""
+    from tsk.sandbox.runner import fetch_work
+
+    engine: Any = ctx.engine
+    report = RecoveryReport()
+    for task in store.tasks(statuses=("RUNNING",)):
+        owner = store.owner(task.id)
+        if owner_alive(owner):
+            continue
+        pid = (owner or "?").partition(":")[0]
+        tdir = model.task_dir(ctx.paths.data, task.id)
+        if task.started is None:
+            report.removed += remove_task_objects(engine, task.id)
+            with contextlib.suppress(Conflict):
+                store.transition(task.id, "QUEUED", f"requeued: its process (pid {pid}) died before the sandbox "
+                                 "started", allowed=("RUNNING",))
+                report.requeued.append(task.id)
+            continue
+        stopped = stop_task(engine, task.id, timeout=5)
+        task.error = (f"its process (pid {pid}) died while it ran; "
+                      + ("the sandbox was stopped" if stopped else "the sandbox was gone"))
+        if tdir.is_dir():
+            with contextlib.suppress(TskError, OSError):
+                fetch_work(task, tdir)  # partial work, if the git dir survived
+        report.removed += remove_task_objects(engine, task.id)
+        for sub in ("upper", "work", "git", "changes"):
+            shutil.rmtree(tdir / sub, ignore_errors=True)
+        task.finished = time.time()
+        task.status = "FAILED"
+        with contextlib.suppress(Conflict):
+            store.transition(task.id, "FAILED", task.error, task=task, allowed=("RUNNING",))
+            report.failed.append(task.id)
+            if tdir.is_dir():
+                model.save(task, tdir)
+    report.removed += remove_leftovers(engine, store)
+    return report
+
+
+def remove_leftovers(engine: Any, store: Store) -> list[str]:
+    """Engine objects of our tasks that are not running. Objects of ids not in our database are left
+    alone: they cannot be told apart from another data dir's live tasks."""
+    statuses = store.statuses()
+    gone: list[str] = []
+    for tid in sorted(_labelled_ids(engine)):
+        status = statuses.get(tid)
+        if status is None:
+            continue
+        if status == "RUNNING" and owner_alive(store.owner(tid)):
+            continue
+        gone += remove_task_objects(engine, tid)
+    return gone

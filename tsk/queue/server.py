@@ -1,0 +1,325 @@
+"""The server: claims ready tasks and runs up to N at once, each in a worker thread of this process.
+
+Threads, not a process per task: a task spends its time waiting on the engine and git, not on the
+GIL, and a thread starts in microseconds where a new tsk process costs ~0.3 s of imports (a real share
+of a short task). Each worker has its own Context, hence its own engine client and database connection.
+The main loop wakes when a worker ends (its slot is free and children may be ready) and otherwise
+polls the database every `poll` seconds for tasks added by other processes.
+
+One server per data dir: an exclusive lock on `<data>/server.lock` (released by the OS if the server
+dies) and its pid in `<data>/server.pid` for `tsk server stop`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
+
+from tsk.errors import TskError
+from tsk.queue import control
+from tsk.queue.db import Conflict, Store, owner_id
+
+if TYPE_CHECKING:
+    from tsk.context import Context
+    from tsk.queue.view import TaskRow
+
+
+class ServerRunning(TskError):
+    """Another server holds this data dir."""
+
+
+class ServerOptions(msgspec.Struct, frozen=True, kw_only=True):
+    workers: int = 1
+    quit_when_idle: bool = False
+    poll: float = 0.15
+    clean_every: float = 600.0
+
+
+class ServerEvents(Protocol):
+    def transition(self, task: str, name: str, old: str | None, new: str, reason: str) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+class ServerReport(msgspec.Struct, kw_only=True):
+    ran: int = 0
+    recovered_failed: list[str] = []
+    recovered_requeued: list[str] = []
+    removed: list[str] = []
+    cleaned: int = 0
+
+
+def lock_path(data: Path) -> Path:
+    return data / "server.lock"
+
+
+def pid_path(data: Path) -> Path:
+    return data / "server.pid"
+
+
+class Server:
+    def __init__(self, ctx: Context, opts: ServerOptions, events: ServerEvents) -> None:
+        self.ctx, self.opts, self.events = ctx, opts, events
+        self.data = ctx.paths.data
+        self.owner = owner_id()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._mutex = threading.Lock()
+        self._active: dict[str, threading.Thread] = {}
+        self._stop_reason = "the server was stopped"
+        self.report = ServerReport()
+
+    def stop(self, reason: str = "the server was stopped") -> None:
+        """Graceful shutdown: running tasks are cancelled (their partial work kept), then the loop ends."""
+        self._stop_reason = reason
+        self._stop.set()
+        self._wake.set()
+
+    # -- the whole life of a server ----------------------------------------------------------------
+
+    def run(self, *, ready: Callable[[], None] | None = None) -> ServerReport:
+        from filelock import FileLock, Timeout
+
+        self.data.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(lock_path(self.data)), thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            pid = pid_path(self.data).read_text().strip() if pid_path(self.data).exists() else "?"
+            raise ServerRunning(f"a tsk server is already running for {self.data} (pid {pid})",
+                                hint="use it (tsk add queues work for it), or stop it: tsk server stop") from None
+        try:
+            pid_path(self.data).write_text(f"{os.getpid()}\n")
+            store = Store(self.data)
+            try:
+                self._loop(store, ready)
+            finally:
+                store.close()
+                pid_path(self.data).unlink(missing_ok=True)
+        finally:
+            lock.release()
+        return self.report
+
+    def _loop(self, store: Store, ready: Callable[[], None] | None) -> None:
+        from tsk.queue.recovery import recover
+
+        seen = store.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM transitions").fetchone()[0]
+        rec = recover(self.ctx, store)
+        self.report.recovered_failed, self.report.recovered_requeued = rec.failed, rec.requeued
+        self.report.removed = rec.removed
+        for what in rec.removed:
+            self.events.note(f"recovery: removed {what}")
+        last_clean = 0.0
+        if ready is not None:
+            ready()
+        while not self._stop.is_set():
+            self._wake.clear()
+            control.settle(store)
+            if time.monotonic() - last_clean > self.opts.clean_every:
+                last_clean = time.monotonic()
+                self._auto_clean()
+            self._dispatch(store)
+            seen = self._show(store, seen)
+            if self.opts.quit_when_idle and self._idle(store):
+                break
+            self._wake.wait(self.opts.poll)
+        self._shutdown(store)
+        self._show(store, seen)
+
+    def _dispatch(self, store: Store) -> None:
+        while not self._stop.is_set():
+            with self._mutex:
+                if len(self._active) >= self.opts.workers:
+                    return
+            task = store.claim(self.owner, reason=f"claimed by the server (pid {os.getpid()})")
+            if task is None:
+                return
+            worker = threading.Thread(target=self._work, args=(task.id,), name=f"tsk-task-{task.id}", daemon=True)
+            with self._mutex:
+                self._active[task.id] = worker
+            self.report.ran += 1
+            worker.start()
+
+    def _idle(self, store: Store) -> bool:
+        with self._mutex:
+            if self._active:
+                return False
+        row = store.conn.execute("SELECT COUNT(*) FROM tasks WHERE status IN ('QUEUED', 'WAITING')").fetchone()
+        return int(row[0]) == 0
+
+    def _show(self, store: Store, seen: int) -> int:
+        rows = store.conn.execute(
+            "SELECT tr.seq, tr.task, COALESCE(t.name, ''), tr.from_status, tr.to_status, tr.reason "
+            "FROM transitions tr LEFT JOIN tasks t ON t.id = tr.task WHERE tr.seq > ? ORDER BY tr.seq",
+            (seen,)).fetchall()
+        for seq, tid, name, old, new, reason in rows:
+            self.events.transition(tid, name, old, new, reason)
+            seen = seq
+        return int(seen)
+
+    def _shutdown(self, store: Store) -> None:
+        from tsk.queue.recovery import stop_task
+
+        with self._mutex:
+            running = dict(self._active)
+        if not running:
+            return
+        self.events.note(f"shutting down: cancelling {len(running)} running task(s); their work so far comes back")
+        engine: Any = self.ctx.engine
+        for tid in running:
+            store.request_cancel(tid, self._stop_reason)
+            with contextlib.suppress(TskError):
+                stop_task(engine, tid, timeout=10)
+        for worker in running.values():
+            worker.join(timeout=180)
+
+    # -- one worker ---------------------------------------------------------------------------------
+
+    def _work(self, task_id: str) -> None:
+        from tsk.context import Context
+        from tsk.queue import parents
+        from tsk.sandbox.runner import execute
+        from tsk.sandbox.snapshot import take_snapshot
+        from tsk.tasks import model
+
+        ctx = Context(environ=self.ctx.environ, cwd=self.ctx.cwd)
+        store = Store(self.data)
+        try:
+            task = store.get(task_id)
+            if task is None:
+                return
+            if task.parents and task.source_commit is None:
+                try:
+                    start = parents.start_commit(Path(task.repo), store.tasks(ids=task.parents))
+                    take_snapshot(Path(task.repo), model.task_dir(self.data, task.id), data_dir=self.data,
+                                  branch=task.branch, from_commit=start)
+                except TskError as exc:
+                    task.error, task.finished = exc.message, time.time()
+                    with contextlib.suppress(Conflict):
+                        store.transition(task.id, "FAILED", exc.message, task=task, allowed=("RUNNING",))
+                    return
+                task.source_commit = start
+                store.save(task)
+            execute(ctx, task, _Silent(), store)
+        except Exception as exc:  # a bug must not leave the task RUNNING
+            with contextlib.suppress(Exception):
+                store.transition(task_id, "FAILED", f"internal error: {type(exc).__name__}: {exc}",
+                                 allowed=("RUNNING",))
+        finally:
+            with contextlib.suppress(Exception):
+                done = store.get(task_id)
+                if done is not None:
+                    notify(done.id, done.name, done.status, done.result_branch, ctx.environ)
+            store.close()
+            with self._mutex:
+                self._active.pop(task_id, None)
+            self._wake.set()
+
+    def _auto_clean(self) -> None:
+        from tsk.config.load import load_user_file
+        from tsk.config.schema import ServerConfig
+
+        try:
+            cfg = load_user_file(self.ctx.paths.config_file).server or ServerConfig()
+        except TskError as exc:
+            self.events.note(f"auto-clean skipped: {exc.message}")
+            return
+        if not cfg.auto_clean_enabled:
+            return
+        gone = control.clean(self.ctx, statuses=("COMPLETE", "FAILED", "CANCELLED"),
+                             older_than=cfg.auto_clean_age_days * 86400)
+        self.report.cleaned += len(gone)
+        if gone:
+            self.events.note(f"auto-clean: removed {len(gone)} task(s) older than {cfg.auto_clean_age_days:g} days")
+
+
+class _Silent:
+    """A worker's RunEvents: the log goes to the task's agent.log, not to the terminal."""
+
+    def phase(self, name: str, seconds: float) -> None:
+        pass
+
+    def line(self, text: str) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
+
+    def build_events(self) -> None:
+        return None
+
+
+def notify(task_id: str, name: str, status: str, branch: str | None, environ: dict[str, str]) -> None:
+    """A desktop notification when a task ends, where there is a desktop and notify-send."""
+    import shutil
+
+    from tsk import proc
+
+    if status not in ("COMPLETE", "FAILED", "CANCELLED"):
+        return
+    if not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")) or shutil.which("notify-send") is None:
+        return
+    body = f"branch {branch}" if branch else "no branch"
+    with contextlib.suppress(TskError):
+        proc.run(["notify-send", "--app-name=tsk", f"tsk: {name} {status}", f"{task_id}: {body}"], check=False,
+                 timeout=5)
+
+
+def stop_server(data: Path, *, timeout: float = 300) -> int | None:
+    """`tsk server stop`: SIGTERM to the pid the running server recorded; wait for its lock to free.
+    Returns the pid, or None when no server holds the data dir."""
+    import signal
+
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(lock_path(data)), thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        pass
+    else:
+        lock.release()
+        return None
+    try:
+        pid = int(pid_path(data).read_text().strip())
+    except (OSError, ValueError) as exc:
+        raise TskError(f"a server holds {lock_path(data)} but its pid file is missing or unreadable") from exc
+    os.kill(pid, signal.SIGTERM)
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout as exc:
+        raise TskError(f"the server (pid {pid}) did not stop within {timeout:.0f} s") from exc
+    lock.release()
+    return pid
+
+
+class QueueSource:
+    """The dashboard's view of the queue (tsk/queue/view.py's TaskSource)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def rows(self) -> list[TaskRow]:
+        from tsk.queue.listing import list_tasks
+        from tsk.queue.view import TaskRow
+
+        return [TaskRow(id=t.id, name=t.name, type=t.type, status=t.status, agent=t.agent, created=t.created,
+                        started=t.started, finished=t.finished, branch=t.branch, error=t.error,
+                        parents=tuple(t.parents))
+                for t in list_tasks(self.ctx.paths.data).tasks]
+
+    def log_path(self, task_id: str) -> Path:
+        from tsk.tasks import model
+
+        return model.task_dir(self.ctx.paths.data, task_id) / "output" / "agent.log"
+
+    def cancel(self, task_id: str) -> None:
+        control.cancel(self.ctx, [task_id], reason="cancelled from the dashboard")
+
+    def delete(self, task_id: str) -> None:
+        control.delete(self.ctx, [task_id])
