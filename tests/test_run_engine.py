@@ -200,7 +200,16 @@ def test_nothing_is_left_on_the_engine_after_a_task(repo: Path, engine) -> None:
     task, _ = _run(repo, "true")
     tid = task["id"]
     assert not engine.container_labels(f"dev.tsk.task={tid}")
-    assert not engine.networks(f"dev.tsk.task={tid}")
+    # The task's network stays in its proxy's pool for the next task, with nothing but the proxy on it.
+    from tsk.paths import Paths
+    from tsk.sandbox.netpool import runtime_tag
+
+    tag = runtime_tag(Paths.from_env().runtime)
+    pool = [n for n in engine.networks("dev.tsk.kind=task-network") if f"-{tag}-" in n["Name"]]
+    assert len(pool) == 1  # one task at a time: one network, reused
+    for net in pool:
+        members = engine.network_containers(net["Name"]) or []
+        assert all(m.startswith("tsk-proxy-") for m in members), (net["Name"], members)
     vols = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"label=dev.tsk.task={tid}"],
                           capture_output=True, text=True, check=True).stdout.split()
     assert vols == []
