@@ -21,6 +21,12 @@ def _git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
 
 
+def _raw_log(task: dict) -> str:
+    from tsk.paths import Paths
+
+    return (Paths.from_env().data / "tasks" / task["id"] / "output" / "agent.raw.log").read_text()
+
+
 def _run(repo: Path, script: str, *extra: str, env: dict[str, str] | None = None) -> tuple[dict, subprocess.CompletedProcess]:
     res = run_tsk("run", "--agent", "exec", "--json", "-p", script, *extra, cwd=repo, env=env)
     task = json.loads(res.stdout) if res.stdout.strip().startswith("{") else {}
@@ -244,3 +250,17 @@ def test_ctrl_c_cancels_and_partial_work_still_comes_back(repo: Path) -> None:
     branch = next(line.split()[2] for line in out.splitlines() if line.startswith("tsk: branch "))
     tree = _git(repo, "ls-tree", "-r", "--name-only", branch).split()
     assert "partial.txt" in tree and "never.txt" not in tree
+
+
+def test_sudo_is_granted_only_when_asked(repo: Path) -> None:
+    script = "sudo -n apt-get --version >/dev/null 2>&1 && echo sudo=yes || echo sudo=no; id -u"
+    plain, res = _run(repo, script)
+    assert res.returncode == 0, res.stderr
+    granted, res = _run(repo, script, "--sudo")
+    assert res.returncode == 0, res.stderr
+
+    def seen(task: dict) -> list[str]:
+        return _raw_log(task).split()
+
+    assert seen(plain) == ["sudo=no", str(os.getuid())]
+    assert seen(granted) == ["sudo=yes", str(os.getuid())]  # the agent still runs as the host's user
