@@ -21,6 +21,12 @@ def _git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
 
 
+def _raw_log(task: dict) -> str:
+    from tsk.paths import Paths
+
+    return (Paths.from_env().data / "tasks" / task["id"] / "output" / "agent.raw.log").read_text()
+
+
 def _run(repo: Path, script: str, *extra: str, env: dict[str, str] | None = None) -> tuple[dict, subprocess.CompletedProcess]:
     res = run_tsk("run", "--agent", "exec", "--json", "-p", script, *extra, cwd=repo, env=env)
     task = json.loads(res.stdout) if res.stdout.strip().startswith("{") else {}
@@ -200,7 +206,16 @@ def test_nothing_is_left_on_the_engine_after_a_task(repo: Path, engine) -> None:
     task, _ = _run(repo, "true")
     tid = task["id"]
     assert not engine.container_labels(f"dev.tsk.task={tid}")
-    assert not engine.networks(f"dev.tsk.task={tid}")
+    # The task's network stays in its proxy's pool for the next task, with nothing but the proxy on it.
+    from tsk.paths import Paths
+    from tsk.sandbox.netpool import runtime_tag
+
+    tag = runtime_tag(Paths.from_env().runtime)
+    pool = [n for n in engine.networks("dev.tsk.kind=task-network") if f"-{tag}-" in n["Name"]]
+    assert len(pool) == 1  # one task at a time: one network, reused
+    for net in pool:
+        members = engine.network_containers(net["Name"]) or []
+        assert all(m.startswith("tsk-proxy-") for m in members), (net["Name"], members)
     vols = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"label=dev.tsk.task={tid}"],
                           capture_output=True, text=True, check=True).stdout.split()
     assert vols == []
@@ -235,3 +250,17 @@ def test_ctrl_c_cancels_and_partial_work_still_comes_back(repo: Path) -> None:
     branch = next(line.split()[2] for line in out.splitlines() if line.startswith("tsk: branch "))
     tree = _git(repo, "ls-tree", "-r", "--name-only", branch).split()
     assert "partial.txt" in tree and "never.txt" not in tree
+
+
+def test_sudo_is_granted_only_when_asked(repo: Path) -> None:
+    script = "sudo -n apt-get --version >/dev/null 2>&1 && echo sudo=yes || echo sudo=no; id -u"
+    plain, res = _run(repo, script)
+    assert res.returncode == 0, res.stderr
+    granted, res = _run(repo, script, "--sudo")
+    assert res.returncode == 0, res.stderr
+
+    def seen(task: dict) -> list[str]:
+        return _raw_log(task).split()
+
+    assert seen(plain) == ["sudo=no", str(os.getuid())]
+    assert seen(granted) == ["sudo=yes", str(os.getuid())]  # the agent still runs as the host's user

@@ -397,3 +397,31 @@ def test_scripts_quote_paths_and_commit_only_when_something_is_staged(tmp_path: 
     assert sh.returncode == 0
     msg = commit_script("/w", "tsk: it's done")
     assert "commit -q --no-verify -m 'tsk: it'\"'\"'s done'" in msg and "commit.gpgsign=false" in msg
+
+
+def test_old_checkouts_are_pruned_unless_a_pending_task_uses_them(tmp_path: Path, data_dir: Path) -> None:
+    from tsk.sandbox.gitcheckout import prune_checkouts
+
+    repo = make_repo(tmp_path / "r", {"a.txt": "1\n", "ro/x.txt": "x\n"})
+    snaps = {}
+    for name in ("old", "kept", "recent"):
+        (repo / "a.txt").write_text(f"{name}\n")
+        git(repo, "commit", "-qam", name)
+        snaps[name] = take_snapshot(repo, tmp_path / "tasks" / name, data_dir=data_dir, branch=f"tsk/{name}")
+    os.chmod(Path(snaps["old"].checkout_tree) / "ro", 0o555)  # a read-only dir must not stop the removal
+    now = time.time() + 10 * 86400
+    for name in ("old", "kept"):
+        used = Path(snaps[name].checkout_tree).parent / "used"
+        os.utime(used, (now - 8 * 86400, now - 8 * 86400))
+    recent_used = Path(snaps["recent"].checkout_tree).parent / "used"
+    os.utime(recent_used, (now - 3600, now - 3600))
+
+    removed = prune_checkouts(data_dir, keep={snaps["kept"].checkout_tree}, older_than=7 * 86400, now=now)
+    assert removed == [Path(snaps["old"].checkout_tree).parent]
+    assert not Path(snaps["old"].checkout_tree).exists()
+    assert Path(snaps["kept"].checkout_tree).is_dir() and Path(snaps["recent"].checkout_tree).is_dir()
+    assert not list(Path(snaps["old"].checkout_tree).parent.parent.glob(".trash-*"))
+    # A task from the pruned commit builds its checkout again.
+    git(repo, "checkout", "-q", snaps["old"].source_commit)
+    again = take_snapshot(repo, tmp_path / "tasks" / "again", data_dir=data_dir, branch="tsk/again")
+    assert again.checkout_tree == snaps["old"].checkout_tree and (Path(again.checkout_tree) / "a.txt").read_text() == "old\n"

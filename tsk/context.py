@@ -3,7 +3,9 @@ and the layer index. Built from the environment once per command and passed down
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -31,9 +33,29 @@ class Context:
         self.cwd = cwd or Path.cwd()
         self._engine = engine
         self._builder = builder
+        self._warming: threading.Thread | None = None
+
+    def warm_engine(self) -> None:
+        """Import the engine client and connect in the background while the caller does other work
+        (snapshot, config: mostly waiting on git), so the first engine call does not pay for both."""
+        if self._engine is not None or self._warming is not None:
+            return
+
+        def work() -> None:
+            from tsk.engine import DockerEngine
+
+            eng = DockerEngine()
+            with contextlib.suppress(Exception):  # a failure shows again, with its message, on first use
+                eng.client.ping()
+            self._engine = eng
+
+        self._warming = threading.Thread(target=work, name="tsk-engine-warm", daemon=True)
+        self._warming.start()
 
     @cached_property
     def engine(self) -> Engine:
+        if self._warming is not None:
+            self._warming.join()
         if self._engine is None:
             from tsk.engine import DockerEngine
 

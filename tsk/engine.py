@@ -125,11 +125,12 @@ class DockerEngine:
     def networks(self, label: str) -> list[dict[str, Any]]:
         return list(self._call(self.client.api.networks, filters={"label": label}))
 
-    def network_containers(self, name: str) -> list[str]:
+    def network_containers(self, name: str) -> list[str] | None:
+        """Names of the containers on the network; None when there is no such network."""
         try:
             info = self._call(self.client.api.inspect_network, name)
         except docker.errors.NotFound:
-            return []
+            return None
         return [c.get("Name", "") for c in (info.get("Containers") or {}).values()]
 
     # -- volumes ----------------------------------------------------------------------------------

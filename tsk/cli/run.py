@@ -80,6 +80,7 @@ def run(
     from tsk.sandbox.runner import RunRequest, run_task
 
     ctx = Context()
+    ctx.warm_engine()
     repo_dir = ctx.find_repo(None if repo is None else Path(repo))
     text = read_prompt(prompt, prompt_file, sys.stdin, sys.stdin is not None and sys.stdin.isatty())
     rendered = render_task(type, text, search_paths(repo_dir, ctx.paths))

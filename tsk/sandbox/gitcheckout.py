@@ -136,6 +136,7 @@ def ensure_checkout(data_dir: Path, info: RepoInfo, commit: str, subs: tuple[Sub
     final = root / key
     meta_path = final / "checkout.json"
     if meta_path.is_file():
+        _mark_used(final)
         return final, msgspec.json.decode(meta_path.read_bytes(), type=Checkout)
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root / f"{key}.lock")):
@@ -154,7 +155,57 @@ def ensure_checkout(data_dir: Path, info: RepoInfo, commit: str, subs: tuple[Sub
             for d in (tmp, tmp / "tree"):  # readable by others (dockerd mounts it), writable by the user only
                 d.chmod(0o755)
             os.rename(tmp, final)
+            _mark_used(final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return final, meta
+
+
+def _mark_used(checkout: Path) -> None:
+    """The checkout's last use, for `prune_checkouts` (a file's mtime: no read-modify-write race)."""
+    (checkout / "used").touch()
+
+
+def prune_checkouts(data_dir: Path, *, keep: set[str], older_than: float, now: float | None = None) -> list[Path]:
+    """Remove shared checkouts no task has used for `older_than` seconds, except the trees in `keep`
+    (the checkout trees of tasks that are not finished: an overlay's lower layer must not change under
+    it). Each removal holds the checkout's build lock, so a task taking a snapshot of that commit at
+    the same moment either finds it whole or builds it again."""
+    from filelock import FileLock, Timeout
+
+    now = time.time() if now is None else now
+    removed = []
+    for meta in sorted((data_dir / "checkouts").glob("*/*/checkout.json")):
+        final = meta.parent
+        if str(final / "tree") in keep:
+            continue
+        used = final / "used"
+        last = used.stat().st_mtime if used.exists() else meta.stat().st_mtime
+        if now - last < older_than:
+            continue
+        lock = FileLock(str(final.parent / f"{final.name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            continue
+        try:
+            trash = final.parent / f".trash-{final.name}-{uuid.uuid4().hex[:8]}"
+            os.rename(final, trash)
+            _force_rmtree(trash)
+            removed.append(final)
+        finally:
+            lock.release()
+    return removed
+
+
+def _force_rmtree(path: Path) -> None:
+    """rmtree that also removes read-only dirs (checkout-index keeps the repo's modes)."""
+    def onerror(func: object, target: str, exc: object) -> None:
+        os.chmod(os.path.dirname(target), 0o700)
+        if os.path.isdir(target) and not os.path.islink(target):
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            os.unlink(target)
+
+    shutil.rmtree(path, onerror=onerror)

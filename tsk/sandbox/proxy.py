@@ -108,18 +108,32 @@ def wait_for_proxy_script(host: str = PROXY_ALIAS, port: int = PROXY_PORT, secon
 
 
 def reap_idle(engine: object, runtime_dir: Path, *, idle_seconds: float) -> list[str]:
-    """Stop proxies no task network uses that have been idle longer than `idle_seconds`."""
+    """Stop proxies idle longer than `idle_seconds` that no task uses, with their task networks.
+    Only a proxy idle by its use record is looked at closely, so the usual call costs one listing."""
+    from tsk.sandbox import netpool
+
     eng: Any = engine
-    in_use: set[str] = set()
-    for net in eng.networks("dev.tsk.kind=task-network"):
-        in_use.update(eng.network_containers(net["Name"]))
     stopped = []
     now = time.time()
     for c in eng.container_labels("dev.tsk.kind=proxy"):
         fp = c.labels.get("dev.tsk.fingerprint", "")
         used = runtime_dir / f"proxy-{fp}.used"
         last = float(used.read_text() or 0) if used.exists() else 0.0
-        if c.name not in in_use and now - last > idle_seconds:
+        if now - last <= idle_seconds:
+            continue
+        held = netpool.idle_networks(fp, runtime_dir)
+        try:
+            # Every runtime dir's pool: a task of another user may run behind the same proxy.
+            nets = [n["Name"] for n in eng.networks(f"dev.tsk.fingerprint={fp}")]
+            if any(m != c.name for n in nets for m in (eng.network_containers(n) or [])):
+                continue  # a task still runs behind this proxy
             eng.container_remove(c.name)
+            mine = {name for name, _ in held}
+            for n in nets:
+                if n in mine:
+                    eng.network_remove(n)
             stopped.append(c.name)
+        finally:
+            for _, lock in held:
+                lock.release()
     return stopped

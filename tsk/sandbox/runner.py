@@ -19,6 +19,7 @@ from tsk.agents import get_agent
 from tsk.agents.base import AGENT_HOME, AgentResult
 from tsk.agents.events import encode_event, render
 from tsk.errors import TskError
+from tsk.sandbox import netpool
 from tsk.sandbox import plan as sandbox_plan
 from tsk.sandbox.proxy import PROXY_ALIAS, ensure_proxy, plan_proxy, reap_idle, touch
 from tsk.tasks import model
@@ -74,6 +75,7 @@ class Prepared(msgspec.Struct, kw_only=True):
     network: str | None
     volume: str
     proxy: str | None
+    claim: Any = None  # the held task network (tsk.sandbox.netpool.Claim)
 
 
 def host_facts(repo: Path) -> sandbox_plan.HostFacts:
@@ -162,6 +164,7 @@ def _provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool
     task.image = image
 
     proxy_name: str | None = None
+    pplan = None
     if task.network_isolation:
         with timed(task, "proxy", ui):
             pplan = plan_proxy(squid_conf=cfg.squid_conf, host_ports=tuple(cfg.host_ports), image=proxy_image,
@@ -171,12 +174,10 @@ def _provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool
             ui.note(f"proxy {pplan.name} {'reused' if reused else 'started'}")
     network: str | None = None
     with timed(task, "network", ui):
-        if proxy_name is not None:
-            network = made.network = f"tsk-task-{task_id}"
-            engine: Any = ctx.engine
-            engine.network_ensure(network, internal=True,
-                                  labels={"dev.tsk.kind": "task-network", "dev.tsk.task": task_id})
-            engine.network_connect(network, proxy_name, aliases=(PROXY_ALIAS,))
+        if proxy_name is not None and pplan is not None:
+            made.claim = netpool.claim(ctx.engine, fingerprint=pplan.fingerprint,  # type: ignore[arg-type]
+                                       proxy=proxy_name, alias=PROXY_ALIAS, runtime_dir=ctx.paths.runtime)
+            network = made.network = made.claim.name
 
     with timed(task, "container_create", ui):
         host = host_facts(repo)
@@ -197,7 +198,7 @@ def _provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool
             interactive=interactive)
         (tdir / "run.sh").write_text(script)
         volume = made.volume = f"tsk-task-{task_id}"
-        engine = ctx.engine
+        engine: Any = ctx.engine
         engine.volume_create(volume, driver_opts=overlay_volume_opts(snap, tdir),
                              labels={"dev.tsk.kind": "task-volume", "dev.tsk.task": task_id})
         env = sandbox_plan.container_env(cfg, agent_env=agent.env(ctx.environ), host=host, task_id=task_id,
@@ -364,10 +365,9 @@ def cleanup(ctx: Context, p: Prepared) -> None:
     engine: Any = ctx.engine
     if p.container:
         engine.container_remove(p.container)
-    if p.network is not None:
-        if p.proxy is not None:
-            engine.network_disconnect(p.network, p.proxy)
-        engine.network_remove(p.network)
+    if p.claim is not None:  # the network stays, with its proxy, for the next task
+        netpool.release(p.claim)
+        p.claim = None
     if p.volume:
         engine.volume_remove(p.volume)
     tdir = Path(p.task_dir)
