@@ -15,6 +15,18 @@ app = App(
 
 app.command("tsk.cli.run:run", help="Run one task now in a sandbox; its work comes back as a branch.")
 app.command("tsk.cli.shell:shell", help="Open a shell in a task sandbox; on exit the work comes back as a branch.")
+app.command("tsk.cli.queue:add", help="Queue a task for the server; `-a a,b` queues one per agent; --parent chains.")
+app.command("tsk.cli.queue:list_", name="list", help="List tasks: active first, then newest; a summary line.")
+app.command("tsk.cli.queue:wait", help="Wait for tasks to end; print their results; exit 0 only if all completed.")
+app.command("tsk.cli.queue:cancel", help="Cancel tasks; a running one's partial work still comes back.")
+app.command("tsk.cli.queue:retry", help="Queue tasks again from their instructions and config; dependents follow.")
+app.command("tsk.cli.queue:delete", help="Delete tasks and their dirs (running ones are cancelled first).")
+app.command("tsk.cli.queue:clean", help="Remove completed tasks, except parents of pending ones.")
+
+server = App(name="server", help="The server that runs queued tasks, several at once.")
+server.command("tsk.cli.server:start", help="Run queued tasks (-w N at once) until stopped, or idle with -q.")
+server.command("tsk.cli.server:stop", help="Stop the running server; its running tasks are cancelled, work kept.")
+app.command(server)
 
 layers = App(name="layers", help="The content-addressed layer store: build, list, explain and prune sandbox images.")
 # This cyclopts cannot read a lazy command's docstring without importing it, so the one-line

@@ -56,6 +56,24 @@ PrivOpt = Annotated[bool, Parameter(negative=(), help="Run the sandbox privilege
 JsonOpt = Annotated[bool, Parameter(negative=(), help="Print the task record as JSON at the end.")]
 
 
+def build_instructions(ctx: Context, repo_dir: Path, type: str, prompt: str | None, prompt_file: str | None,
+                       edit: bool) -> str:
+    """The prompt (flag, file or pipe) rendered through the task template, optionally edited."""
+    from tsk.recipes.prompt import edit_instructions, editor_from_env, read_prompt
+    from tsk.recipes.render import render_task
+    from tsk.recipes.store import search_paths
+
+    text = read_prompt(prompt, prompt_file, sys.stdin, sys.stdin is not None and sys.stdin.isatty())
+    rendered = render_task(type, text, search_paths(repo_dir, ctx.paths))
+    for warning in rendered.warnings:
+        print(f"tsk: warning: {warning}", file=sys.stderr)
+    instructions = rendered.instructions
+    if edit:
+        instructions = edit_instructions(instructions, editor_from_env(ctx.environ),
+                                         sys.stdin.isatty() and sys.stdout.isatty())
+    return instructions
+
+
 def run(
     *,
     type: TypeOpt = "generic",
@@ -74,22 +92,12 @@ def run(
     json: JsonOpt = False,
 ) -> int:
     """Run one task now in a sandbox; its work comes back as branch tsk/<type>/<name>/<id>."""
-    from tsk.recipes.prompt import edit_instructions, editor_from_env, read_prompt
-    from tsk.recipes.render import render_task
-    from tsk.recipes.store import search_paths
     from tsk.sandbox.runner import RunRequest, run_task
 
     ctx = Context()
     ctx.warm_engine()
     repo_dir = ctx.find_repo(None if repo is None else Path(repo))
-    text = read_prompt(prompt, prompt_file, sys.stdin, sys.stdin is not None and sys.stdin.isatty())
-    rendered = render_task(type, text, search_paths(repo_dir, ctx.paths))
-    for warning in rendered.warnings:
-        print(f"tsk: warning: {warning}", file=sys.stderr)
-    instructions = rendered.instructions
-    if edit:
-        instructions = edit_instructions(instructions, editor_from_env(ctx.environ),
-                                         sys.stdin.isatty() and sys.stdout.isatty())
+    instructions = build_instructions(ctx, repo_dir, type, prompt, prompt_file, edit)
     req = RunRequest(instructions=instructions, type=type, name=name, repo=str(repo_dir), project=project,
                      agent=agent, stack=stack, from_branch=branch, network_isolation=not no_network_isolation,
                      sudo=sudo or None, privileged=privileged or None)

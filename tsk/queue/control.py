@@ -71,7 +71,7 @@ def add(ctx: Context, req: RunRequest, *, agents: tuple[str, ...] = (), parents:
 
     store = Store(ctx.paths.data)
     try:
-        ids = tuple(dict.fromkeys(store.resolve(p) for p in parents))
+        ids = tuple(dict.fromkeys(_parent(store, p) for p in parents))
         links = store.links()
         made: list[Task] = []
         for agent in agents or (req.agent,):
@@ -86,6 +86,13 @@ def add(ctx: Context, req: RunRequest, *, agents: tuple[str, ...] = (), parents:
         return [store.get(t.id) or t for t in made]
     finally:
         store.close()
+
+
+def _parent(store: Store, ref: str) -> str:
+    try:
+        return store.resolve(ref)
+    except UsageError as exc:
+        raise UsageError(f"unknown parent task `{ref}`: {exc.message}", hint="see `tsk list` for task ids") from None
 
 
 def _engine(ctx: Context) -> Any:

@@ -33,17 +33,12 @@ def stop_task(engine: Any, task_id: str, timeout: int = 20) -> int:
 
 
 def remove_task_objects(engine: Any, task_id: str) -> list[str]:
-    """Remove the task's containers, networks (after disconnecting the proxy) and volumes."""
+    """Remove the task's containers and volumes. Task networks are pooled per proxy (netpool) and
+    carry no task label: they stay for the next task, and their claim lock died with the process."""
     gone: list[str] = []
     for c in engine.container_labels(f"{LABEL}={task_id}"):
         engine.container_remove(c.id)
         gone.append(f"container:{c.name}")
-    for net in engine.networks(f"{LABEL}={task_id}"):
-        name = net.get("Name", "")
-        for member in engine.network_containers(name):
-            engine.network_disconnect(name, member)
-        engine.network_remove(name)
-        gone.append(f"network:{name}")
     for vol in engine.volumes(f"{LABEL}={task_id}"):
         engine.volume_remove(vol)
         gone.append(f"volume:{vol}")
@@ -52,7 +47,6 @@ def remove_task_objects(engine: Any, task_id: str) -> list[str]:
 
 def _labelled_ids(engine: Any) -> set[str]:
     ids = {c.labels.get(LABEL, "") for c in engine.container_labels(LABEL)}
-    ids |= {(n.get("Labels") or {}).get(LABEL, "") for n in engine.networks(LABEL)}
     ids |= {v.removeprefix("tsk-task-") for v in engine.volumes(LABEL)}
     return ids - {""}
 

@@ -270,6 +270,20 @@ def notify(task_id: str, name: str, status: str, branch: str | None, environ: di
                  timeout=5)
 
 
+def server_running(data: Path) -> bool:
+    from filelock import FileLock, Timeout
+
+    if not lock_path(data).exists():
+        return False
+    lock = FileLock(str(lock_path(data)), thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
 def stop_server(data: Path, *, timeout: float = 300) -> int | None:
     """`tsk server stop`: SIGTERM to the pid the running server recorded; wait for its lock to free.
     Returns the pid, or None when no server holds the data dir."""
@@ -277,14 +291,9 @@ def stop_server(data: Path, *, timeout: float = 300) -> int | None:
 
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(lock_path(data)), thread_local=False)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        pass
-    else:
-        lock.release()
+    if not server_running(data):
         return None
+    lock = FileLock(str(lock_path(data)), thread_local=False)
     try:
         pid = int(pid_path(data).read_text().strip())
     except (OSError, ValueError) as exc:

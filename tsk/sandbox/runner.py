@@ -307,11 +307,20 @@ def execute(ctx: Context, task: Task, ui: RunEvents, store: TaskStore, *,
         if str(task.status) == "RUNNING":  # left by something not caught above (SystemExit)
             task.status, task.error = "FAILED", task.error or "interrupted"
         with timed(task, "cleanup", ui):
-            cleanup(ctx, p)
+            _cleanup_noting(ctx, p, ui)
         _record_end(store, task, tdir)
     if setup_error is not None and raise_setup_errors:
         raise setup_error
     return RunResult(task=task, exit_code=0 if task.status == "COMPLETE" else 1)
+
+
+def _cleanup_noting(ctx: Context, p: Prepared, ui: RunEvents) -> None:
+    """Cleanup whose failure (an engine refusal, another process reaping the same proxy) must not
+    change the task's result: the work is already back. Leftovers are found later by their labels."""
+    try:
+        cleanup(ctx, p)
+    except TskError as exc:
+        ui.note(f"cleanup of task {p.task.id} was incomplete: {exc.message}")
 
 
 def _record_end(store: TaskStore, task: Task, tdir: Path) -> None:
@@ -415,7 +424,7 @@ def shell_task(ctx: Context, req: RunRequest, ui: RunEvents) -> RunResult:
         if task.status == "RUNNING":
             task.status, task.error = "CANCELLED", "interrupted"
         with timed(task, "cleanup", ui):
-            cleanup(ctx, p)
+            _cleanup_noting(ctx, p, ui)
         _record_end(store, task, tdir)
         store.close()
     return RunResult(task=task, exit_code=0 if task.status == "COMPLETE" else 1)

@@ -1,0 +1,254 @@
+"""The task queue without an engine: the database, its migrations, atomic claims, the scheduler's
+decisions (ready, cascade, cycles), recovery's decisions with a fake engine, and `tsk add`/`list`/
+`cancel`/`retry`/`clean` as whole processes, including 20 concurrent adds."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import TSK, make_repo, run_tsk
+
+from tsk.layers.ports import ContainerInfo
+from tsk.queue import scheduler
+from tsk.queue.db import MIGRATIONS, Conflict, Store, db_path, owner_id
+from tsk.tasks.model import Task
+
+
+def _task(tid: str, status: str = "QUEUED", parents: tuple[str, ...] = (), created: float = 0.0) -> Task:
+    return Task(id=tid, name=f"n-{tid}", type="generic", agent="exec", stack="default", project="p", repo="/r",
+                branch=f"tsk/generic/n/{tid}", status=status, created=created or time.time(), parents=parents)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "data")
+
+
+def test_a_new_database_is_migrated_to_the_latest_version_once(tmp_path: Path) -> None:
+    s = Store(tmp_path / "d")
+    s.add(_task("a"), instructions="do a", reason="test")
+    s.close()
+    conn = sqlite3.connect(db_path(tmp_path / "d"))
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+    again = Store(tmp_path / "d")  # reopening keeps the data, runs nothing twice
+    assert [t.id for t in again.tasks()] == ["a"] and again.instructions("a") == "do a"
+
+
+def test_every_status_change_is_a_recorded_transition(store: Store) -> None:
+    t = _task("a")
+    t.timings = {"snapshot": 0.1}
+    store.add(t, instructions="x", reason="added")
+    claimed = store.claim(owner_id(), reason="claimed")
+    assert claimed is not None and claimed.status == "RUNNING" and claimed.timings == {"snapshot": 0.1}
+    claimed.result_branch = "tsk/generic/n/a"
+    store.transition("a", "COMPLETE", "done", task=claimed, allowed=("RUNNING",))
+    with pytest.raises(Conflict):
+        store.transition("a", "CANCELLED", "too late", allowed=("QUEUED", "RUNNING"))
+    got = store.get("a")
+    assert got is not None and got.status == "COMPLETE" and got.result_branch == "tsk/generic/n/a"
+    assert [(f, to, why) for _, f, to, _, why in store.transitions("a")] == [
+        (None, "QUEUED", "added"), ("QUEUED", "RUNNING", "claimed"), ("RUNNING", "COMPLETE", "done")]
+
+
+def test_claims_are_atomic_oldest_first_and_skip_cancel_requests(tmp_path: Path) -> None:
+    a, b = Store(tmp_path / "d"), Store(tmp_path / "d")
+    for n, tid in enumerate(("t1", "t2", "t3")):
+        a.add(_task(tid, created=100.0 + n), instructions="", reason="x")
+    a.request_cancel("t2", "no")
+    first, second = a.claim("o1"), b.claim("o2")
+    assert first is not None and second is not None
+    assert (first.id, second.id) == ("t1", "t3")
+    assert a.claim("o1") is None and a.owner("t3") == "o2"
+
+
+def test_unknown_parents_are_refused_and_prefixes_resolve(store: Store) -> None:
+    from tsk.errors import UsageError
+
+    store.add(_task("abc123"), instructions="", reason="x")
+    assert store.resolve("abc") == "abc123"
+    with pytest.raises(UsageError, match="no task"):
+        store.resolve("zzz")
+    with pytest.raises(UsageError, match="unknown parent"):
+        store.add(_task("c", "WAITING", parents=("nope",)), instructions="", reason="x")
+
+
+def test_scheduler_starts_children_of_complete_parents_and_cascades_failure_and_cancellation() -> None:
+    statuses = {"a": "COMPLETE", "b": "COMPLETE", "c": "WAITING", "f": "FAILED", "g": "WAITING", "h": "WAITING",
+                "x": "CANCELLED", "y": "WAITING", "r": "RUNNING", "w": "WAITING", "both": "WAITING"}
+    parents = {"c": ("a", "b"), "g": ("f",), "h": ("g",), "y": ("x",), "w": ("r", "a"), "both": ("x", "f")}
+    changes = {ch.task: ch for ch in scheduler.plan(statuses, parents)}
+    assert changes["c"].to == "QUEUED"
+    assert changes["g"].to == "FAILED" and "parent f failed" in changes["g"].reason
+    assert changes["h"].to == "FAILED" and "parent g failed" in changes["h"].reason  # the grandchild, same call
+    assert changes["y"].to == "CANCELLED" and "parent x was cancelled" in changes["y"].reason
+    assert changes["both"].to == "FAILED"  # failure wins over cancellation
+    assert changes["w"].to is None and changes["w"].blocked == "waiting for r (RUNNING)"
+    # nothing changes twice: the blocked reason already recorded is not re-announced
+    again = scheduler.plan(statuses, parents, {"w": "waiting for r (RUNNING)"})
+    assert "w" not in {ch.task for ch in again}
+    gone = scheduler.plan({"k": "WAITING"}, {"k": ("deleted",)})
+    assert gone[0].to == "FAILED" and "was deleted" in gone[0].reason
+
+
+def test_cycles_are_found_and_descendants_come_parents_first() -> None:
+    parents = {"b": ("a",), "c": ("b",), "d": ("b", "c")}
+    loop = scheduler.cycle(parents, "a", ["d"])  # linking a under d: a → d → ... → a
+    assert loop is not None and loop[0] == loop[-1] == "a" and loop[1] == "d"
+    assert all(p in parents[c] for c, p in zip(loop[1:-1], loop[2:], strict=True))
+    assert scheduler.cycle(parents, "e", ["d"]) is None
+    assert scheduler.cycle(parents, "x", ["x"]) == ["x", "x"]
+    order = scheduler.descendants(parents, "a")
+    assert set(order) == {"b", "c", "d"} and order.index("b") < order.index("c") < order.index("d")
+
+
+class _Engine:
+    """Just enough engine for recovery's decisions."""
+
+    def __init__(self, containers: list[ContainerInfo], volumes: list[str]) -> None:
+        self.containers, self.vols = containers, volumes
+        self.stopped: list[str] = []
+        self.removed: list[str] = []
+
+    def container_labels(self, label: str) -> list[ContainerInfo]:
+        key, _, value = label.partition("=")
+        return [c for c in self.containers if key in c.labels and (not value or c.labels[key] == value)]
+
+    def container_stop(self, ident: str, timeout: int = 10) -> None:
+        self.stopped.append(ident)
+
+    def container_remove(self, ident: str) -> None:
+        self.removed.append(ident)
+        self.containers = [c for c in self.containers if c.id != ident]
+
+    def volumes(self, label: str) -> list[str]:  # volumes are named tsk-task-<id> and labelled with it
+        _, _, value = label.partition("=")
+        return [v for v in self.vols if not value or v == f"tsk-task-{value}"]
+
+    def volume_remove(self, name: str) -> None:
+        self.removed.append(name)
+        self.vols.remove(name)
+
+
+def test_recovery_requeues_unstarted_fails_started_and_leaves_other_data_dirs_alone(tmp_path: Path) -> None:
+    from tsk.context import Context
+    from tsk.queue.recovery import recover
+
+    data = tmp_path / "data"
+    store = Store(data)
+    dead = "999999999:1"  # no such process
+    for tid in ("never", "ran", "live", "done"):
+        store.add(_task(tid, "RUNNING"), instructions="", reason="x", owner=owner_id() if tid == "live" else dead)
+    ran = store.get("ran")
+    assert ran is not None
+    ran.started = time.time()
+    store.save(ran)
+    store.transition("done", "COMPLETE", "ok")
+
+    def box(cid: str, task: str, state: str = "running") -> ContainerInfo:
+        return ContainerInfo(id=cid, name=cid, image_id="i", state=state, labels={"dev.tsk.task": task})
+
+    engine = _Engine([box("c-ran", "ran"), box("c-live", "live"), box("c-done", "done", "exited"),
+                      box("c-other", "someone-elses")], ["tsk-task-done", "tsk-task-someone-elses"])
+    ctx = Context(environ={"TSK_DATA_HOME": str(tmp_path)}, engine=engine)  # type: ignore[arg-type]
+    ctx.paths = ctx.paths.__class__(config=tmp_path / "c", data=data, cache=tmp_path / "k", runtime=tmp_path / "r")
+    report = recover(ctx, store)
+    assert report.requeued == ["never"] and report.failed == ["ran"]
+    assert store.statuses() == {"never": "QUEUED", "ran": "FAILED", "live": "RUNNING", "done": "COMPLETE"}
+    ran = store.get("ran")
+    assert ran is not None and "died while it ran" in (ran.error or "") and "stopped" in (ran.error or "")
+    assert engine.stopped == ["c-ran"]
+    assert sorted(engine.removed) == ["c-done", "c-ran", "tsk-task-done"]  # never another data dir's
+
+
+# -- whole processes, no engine -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "demo", {"README.md": "hi\n", ".tsk/tsk.toml": 'stack = "default"\n'})
+
+
+def _list(repo: Path) -> list[dict]:
+    res = run_tsk("list", "--json", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def test_twenty_concurrent_adds_lose_nothing(repo: Path, tsk_home: Path) -> None:
+    procs = [subprocess.Popen([*TSK, "add", "-a", "exec", "-n", f"t{n}", "-p", f"echo {n}"], cwd=repo,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(20)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
+    ids = {o.strip() for o, _ in outs}
+    tasks = _list(repo)
+    assert len(ids) == 20 and {t["id"] for t in tasks} == ids
+    assert sorted(t["name"] for t in tasks) == sorted(f"t{n}" for n in range(20))
+    assert all(t["status"] == "QUEUED" for t in tasks)
+    conn = sqlite3.connect(db_path(tsk_home / "data" / "tsk"))
+    assert conn.execute("SELECT COUNT(*) FROM transitions WHERE to_status = 'QUEUED'").fetchone()[0] == 20
+    for tid in ids:
+        assert (tsk_home / "data" / "tsk" / "tasks" / tid / "instructions.md").exists()
+
+
+def test_add_list_cancel_retry_clean_without_a_server(repo: Path) -> None:
+    res = run_tsk("add", "-a", "exec,exec", "-p", "echo hi", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    a, b = res.stdout.split()
+    res = run_tsk("add", "-a", "exec", "-p", "child", "--parent", a, cwd=repo)
+    child = res.stdout.strip()
+    res = run_tsk("add", "-a", "exec", "-p", "x", "--parent", "nope", cwd=repo)
+    assert res.returncode == 2 and "unknown parent" in res.stderr
+    text = run_tsk("list", cwd=repo).stdout
+    assert text.splitlines()[-1] == "3 task(s): 2 queued, 1 waiting"
+    assert text.splitlines()[0].split()[:4] == ["ID", "NAME", "TYPE", "STATUS"]
+    res = run_tsk("cancel", a, cwd=repo)
+    assert res.returncode == 0 and f"{a}: cancelled" in res.stdout
+    by_id = {t["id"]: t for t in _list(repo)}
+    assert by_id[a]["status"] == "CANCELLED"
+    assert by_id[child]["status"] == "CANCELLED" and f"parent {a} was cancelled" in by_id[child]["error"]
+    assert by_id[child]["parents"] == [a]
+    res = run_tsk("retry", a, "--json", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    retried = {o["id"]: o["new_id"] for o in json.loads(res.stdout)}
+    assert set(retried) == {a, child}
+    by_id = {t["id"]: t for t in _list(repo)}
+    assert by_id[retried[a]]["status"] == "QUEUED" and by_id[retried[child]]["status"] == "WAITING"
+    assert by_id[retried[child]]["parents"] == [retried[a]]
+    res = run_tsk("retry", retried[a], cwd=repo)
+    assert res.returncode == 2 and "cancel it first" in res.stderr
+    # clean removes completed tasks only, never a parent of a pending one
+    from tsk.paths import Paths
+
+    store = Store(Paths.from_env().data)
+    store.transition(b, "COMPLETE", "pretend")
+    store.transition(retried[a], "COMPLETE", "pretend")
+    res = run_tsk("clean", "--json", cwd=repo)
+    assert json.loads(res.stdout) == [b]
+    assert not (Paths.from_env().data / "tasks" / b).exists()
+    assert retried[a] in {t["id"] for t in _list(repo)}
+    res = run_tsk("delete", a, cwd=repo)
+    assert res.returncode == 0 and a not in {t["id"] for t in _list(repo)}
+
+
+def test_list_puts_active_tasks_first_and_is_one_query(tmp_path: Path, tsk_home: Path) -> None:
+    from tsk.paths import Paths
+
+    store = Store(Paths.from_env().data)
+    for n in range(5):
+        store.add(_task(f"old{n}", created=100.0 + n), instructions="", reason="x")
+        store.transition(f"old{n}", "COMPLETE", "x")
+    store.add(_task("new", created=50.0), instructions="", reason="x")
+    res = run_tsk("list", "--json")
+    assert [t["id"] for t in json.loads(res.stdout)] == ["new", "old4", "old3", "old2", "old1", "old0"]
+    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "tsk", "list"], capture_output=True, text=True)
+    assert res.returncode == 0
+    imported = {line.split("|")[-1].strip() for line in res.stderr.splitlines()}
+    assert not imported & {"docker", "cyclopts", "rich", "python_on_whales"}

@@ -1,0 +1,164 @@
+"""The queue's commands: `tsk add`, `list`, `wait`, `cancel`, `retry`, `delete`, `clean`. None needs a
+server or an engine except to stop a running task."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+from cyclopts import Parameter
+
+from tsk.cli.render import emit_json
+from tsk.cli.run import (
+    AgentOpt,
+    BranchOpt,
+    EditOpt,
+    NameOpt,
+    NoIsolation,
+    PrivOpt,
+    ProjectOpt,
+    PromptFile,
+    PromptOpt,
+    RepoOpt,
+    StackOpt,
+    SudoOpt,
+    TypeOpt,
+    build_instructions,
+)
+from tsk.context import Context
+
+if TYPE_CHECKING:
+    from tsk.queue.control import Outcome, WaitResult
+
+ParentOpt = Annotated[list[str] | None, Parameter(name="--parent", help=(
+    "Start from this task's result (repeat for several: from the merge of their results)."))]
+WaitOpt = Annotated[bool, Parameter(negative=(), help="Block until the task(s) end, then print the results.")]
+JsonOpt = Annotated[bool, Parameter(negative=(), help="Print JSON for scripts.")]
+TimeoutOpt = Annotated[float | None, Parameter(help="Give up waiting after this many seconds.")]
+
+
+def add(
+    *,
+    type: TypeOpt = "generic",
+    name: NameOpt = None,
+    prompt: PromptOpt = None,
+    prompt_file: PromptFile = None,
+    edit: EditOpt = False,
+    agent: AgentOpt = None,
+    stack: StackOpt = None,
+    project: ProjectOpt = None,
+    repo: RepoOpt = None,
+    branch: BranchOpt = None,
+    parent: ParentOpt = None,
+    wait: WaitOpt = False,
+    no_network_isolation: NoIsolation = False,
+    sudo: SudoOpt = False,
+    privileged: PrivOpt = False,
+    json: JsonOpt = False,
+) -> int:
+    """Queue a task for the server (the repo is snapshotted now); `-a a,b` queues one task per agent."""
+    from tsk.queue.control import add as add_tasks
+    from tsk.queue.server import server_running
+    from tsk.sandbox.runner import RunRequest
+
+    ctx = Context()
+    repo_dir = ctx.find_repo(None if repo is None else Path(repo))
+    instructions = build_instructions(ctx, repo_dir, type, prompt, prompt_file, edit)
+    agents = tuple(a.strip() for a in agent.split(",") if a.strip()) if agent else ()
+    req = RunRequest(instructions=instructions, type=type, name=name, repo=str(repo_dir), project=project,
+                     stack=stack, from_branch=branch, network_isolation=not no_network_isolation,
+                     sudo=sudo or None, privileged=privileged or None)
+    tasks = add_tasks(ctx, req, agents=agents, parents=tuple(parent or ()))
+    if not wait:
+        if json:
+            emit_json(tasks)
+        for t in tasks:
+            if not json:
+                print(t.id)
+            print(f"tsk: queued {t.id} {t.name} ({t.agent}, {t.status})", file=sys.stderr)
+        if not server_running(ctx.paths.data):
+            print("tsk: no server is running; start one with `tsk server start`", file=sys.stderr)
+        return 0
+    if not server_running(ctx.paths.data):
+        print("tsk: waiting, but no server is running: start one with `tsk server start`", file=sys.stderr)
+    return _waited(ctx, [t.id for t in tasks], json=json, timeout=None)
+
+
+def list_(*, json: JsonOpt = False) -> int:
+    """List tasks: active first, then newest; a summary line at the end."""
+    from tsk.cli.listing import show_list
+
+    return show_list(json=json)
+
+
+def wait(*ids: str, json: JsonOpt = False, timeout: TimeoutOpt = None) -> int:
+    """Block until the tasks end; print each one's status, branch, duration, error and last log lines.
+    Exit 0 only if all completed."""
+    return _waited(Context(), list(ids), json=json, timeout=timeout)
+
+
+def _waited(ctx: Context, ids: list[str], *, json: bool, timeout: float | None) -> int:
+    from tsk.queue.control import wait as wait_tasks
+
+    results = wait_tasks(ctx, ids, timeout=timeout)
+    if json:
+        emit_json(results)
+    else:
+        for r in results:
+            _print_result(r)
+    return 0 if all(r.status == "COMPLETE" for r in results) else 1
+
+
+def _print_result(r: WaitResult) -> None:
+    took = "-" if r.duration is None else f"{r.duration:.1f}s"
+    print(f"{r.id} {r.name} {r.status} in {took}: " + (f"branch {r.branch}" if r.branch else "no branch"))
+    if r.error:
+        print(f"  error: {r.error}")
+    for line in r.log_tail:
+        print(f"  | {line}")
+
+
+def _outcomes(outcomes: list[Outcome], json: bool) -> None:
+    if json:
+        emit_json(outcomes)
+        return
+    for o in outcomes:
+        print(f"{o.id}: {o.action}" + (f" as {o.new_id}" if o.new_id else ""))
+
+
+def cancel(*ids: str, json: JsonOpt = False) -> int:
+    """Cancel tasks: a queued one at once; a running one's sandbox is stopped and its partial work comes back."""
+    from tsk.queue.control import cancel as cancel_tasks
+
+    _outcomes(cancel_tasks(Context(), list(ids)), json)
+    return 0
+
+
+def retry(*ids: str, no_children: Annotated[bool, Parameter(negative=(), help=(
+        "Retry only these tasks, not the tasks that depend on them."))] = False, json: JsonOpt = False) -> int:
+    """Queue each task again (same instructions and config, a fresh snapshot); dependents follow."""
+    from tsk.queue.control import retry as retry_tasks
+
+    _outcomes(retry_tasks(Context(), list(ids), children=not no_children), json)
+    return 0
+
+
+def delete(*ids: str, json: JsonOpt = False) -> int:
+    """Delete tasks and their task dirs (a running one is cancelled first); branches stay in the repo."""
+    from tsk.queue.control import delete as delete_tasks
+
+    _outcomes(delete_tasks(Context(), list(ids)), json)
+    return 0
+
+
+def clean(*, json: JsonOpt = False) -> int:
+    """Remove completed tasks and their dirs, except parents of tasks still pending."""
+    from tsk.queue.control import clean as clean_tasks
+
+    gone = clean_tasks(Context())
+    if json:
+        emit_json(gone)
+    else:
+        print(f"removed {len(gone)} completed task(s)")
+    return 0
