@@ -4,6 +4,7 @@ decisions (ready, cascade, cycles), recovery's decisions with a fake engine, and
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import subprocess
@@ -102,7 +103,7 @@ def test_cycles_are_found_and_descendants_come_parents_first() -> None:
     parents = {"b": ("a",), "c": ("b",), "d": ("b", "c")}
     loop = scheduler.cycle(parents, "a", ["d"])  # linking a under d: a → d → ... → a
     assert loop is not None and loop[0] == loop[-1] == "a" and loop[1] == "d"
-    assert all(p in parents[c] for c, p in zip(loop[1:-1], loop[2:], strict=True))
+    assert all(p in parents[c] for c, p in itertools.pairwise(loop[1:]))
     assert scheduler.cycle(parents, "e", ["d"]) is None
     assert scheduler.cycle(parents, "x", ["x"]) == ["x", "x"]
     order = scheduler.descendants(parents, "a")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def materialise(certs: list[tuple[str, bytes]], cache_dir: Path) -> Path:
     target = parent / CONTEXT_NAME
     if target.is_dir():
         return target
-    tmp = parent.with_name(f".{digest}.{os.getpid()}")
+    tmp = parent.with_name(f".{digest}.{os.getpid()}.{threading.get_ident()}")  # server workers are threads
     (tmp / CONTEXT_NAME).mkdir(parents=True, exist_ok=True)
     (tmp / CONTEXT_NAME / "README").write_bytes(_README)
     for name, data in certs:

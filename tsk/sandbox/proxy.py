@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import threading
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,7 +42,7 @@ def plan_proxy(*, squid_conf: str | None, host_ports: tuple[int, ...], image: st
     path = cache_dir / "proxy" / fp / "squid.conf"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".squid.conf.{os.getpid()}")
+        tmp = path.with_name(f".squid.conf.{os.getpid()}.{threading.get_ident()}")  # server workers are threads
         tmp.write_text(conf)
         tmp.rename(path)
     return ProxyPlan(fingerprint=fp, name=f"tsk-proxy-{fp}", image=image, conf_path=str(path),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import threading
 import time
 from pathlib import Path
 from typing import Literal
@@ -70,7 +71,7 @@ def task_dir(data_dir: Path, task_id: str) -> Path:
 
 def save(task: Task, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".task.json.{os.getpid()}"
+    tmp = directory / f".task.json.{os.getpid()}.{threading.get_ident()}"
     tmp.write_bytes(msgspec.json.format(msgspec.json.encode(task), indent=2))
     tmp.rename(directory / "task.json")
 

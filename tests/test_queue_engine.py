@@ -1,0 +1,196 @@
+"""The queue against the real engine, with the exec agent: the server runs tasks on several stacks in
+parallel, task graphs (merge of two parents, a conflict, a failing parent), one task per agent, cancel
+and retry of a running task, recovery after `kill -9` of a server, one server per data dir."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import TSK, make_repo, run_tsk
+
+pytestmark = pytest.mark.docker
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path, engine) -> Path:  # type: ignore[no-untyped-def]
+    return make_repo(tmp_path / "demo", {"README.md": "hello\n", ".tsk/tsk.toml": 'stack = "default"\n'})
+
+
+def _add(repo: Path, script: str, *extra: str) -> list[str]:
+    res = run_tsk("add", "-a", "exec", "-p", script, *extra, cwd=repo)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.split()
+
+
+def _tasks(repo: Path) -> dict[str, dict]:
+    res = run_tsk("list", "--json", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    return {t["id"]: t for t in json.loads(res.stdout)}
+
+
+def _serve(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    res = run_tsk("server", "start", "--plain", *args, cwd=repo, timeout=600)
+    assert res.returncode == 0, res.stderr + res.stdout
+    return res
+
+
+def _until(check, timeout: float = 120, what: str = "") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def _labelled(engine, tid: str) -> list[str]:  # type: ignore[no-untyped-def]
+    vols = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"label=dev.tsk.task={tid}"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    return [c.name for c in engine.container_labels(f"dev.tsk.task={tid}")] + vols
+
+
+def test_three_tasks_on_three_stacks_run_two_at_a_time(repo: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    ids = {stack: _add(repo, f"echo {stack} > {stack}.txt; test -n \"$(command -v {cmd})\"", "--stack", stack)[0]
+           for stack, cmd in (("default", "git"), ("python", "python3"), ("node", "node"))}
+    res = _serve(repo, "-q", "-w", "2")
+    tasks = _tasks(repo)
+    for stack, tid in ids.items():
+        t = tasks[tid]
+        assert t["status"] == "COMPLETE", t
+        assert t["stack"] == stack and t["branch"] == f"tsk/generic/{t['name']}/{tid}"
+        assert _git(repo, "show", f"{t['branch']}:{stack}.txt") == f"{stack}\n"
+        assert not _labelled(engine, tid)
+    assert "QUEUED → RUNNING" in res.stdout and "RUNNING → COMPLETE" in res.stdout
+    # two at a time: some task was claimed while another was still running
+    spans = sorted((tasks[t]["started"], tasks[t]["finished"]) for t in ids.values())
+    assert any(b[0] < a[1] for a, b in itertools.pairwise(spans))
+
+
+def test_task_graphs_merge_conflict_failure_and_one_task_per_agent(repo: Path) -> None:
+    a = _add(repo, "echo a > a.txt")[0]
+    b = _add(repo, "echo b > b.txt")[0]
+    both = _add(repo, "test -f a.txt && test -f b.txt && echo c > c.txt", "--parent", a, "--parent", b)[0]
+    x = _add(repo, "echo x > same.txt")[0]
+    y = _add(repo, "echo y > same.txt")[0]
+    clash = _add(repo, "true", "--parent", x, "--parent", y)[0]
+    bad = _add(repo, "echo partial > p.txt; exit 3")[0]
+    orphan = _add(repo, "echo never > n.txt", "--parent", bad)[0]
+    grandchild = _add(repo, "true", "--parent", orphan)[0]
+    res = run_tsk("add", "-a", "exec,exec", "-p", "echo $RANDOM$$ > twin.txt", cwd=repo)
+    twins = res.stdout.split()
+    assert len(twins) == 2
+    before = _git(repo, "for-each-ref") + _git(repo, "status", "--porcelain") + (repo / ".git" / "HEAD").read_text()
+
+    _serve(repo, "-q", "-w", "2")
+    tasks = _tasks(repo)
+    t = tasks[both]
+    assert t["status"] == "COMPLETE", t
+    tree = _git(repo, "ls-tree", "--name-only", t["branch"]).split()
+    assert {"a.txt", "b.txt", "c.txt"} <= set(tree)
+    merge = _git(repo, "rev-parse", t["source_commit"] + "^@").split()
+    assert sorted(merge) == sorted(_git(repo, "rev-parse", tasks[a]["branch"], tasks[b]["branch"]).split())
+    c = tasks[clash]
+    assert c["status"] == "FAILED" and "same.txt" in c["error"] and x in c["error"] and y in c["error"]
+    assert tasks[bad]["status"] == "FAILED" and tasks[bad]["branch"]  # its partial work came back
+    assert tasks[orphan]["status"] == "FAILED" and f"parent {bad} failed" in tasks[orphan]["error"]
+    assert tasks[grandchild]["status"] == "FAILED" and f"parent {orphan} failed" in tasks[grandchild]["error"]
+    assert [tasks[i]["status"] for i in twins] == ["COMPLETE", "COMPLETE"]
+    assert len({tasks[i]["branch"] for i in twins}) == 2
+    # the merge wrote no ref of its own and touched neither HEAD nor the working tree
+    after = _git(repo, "for-each-ref") + _git(repo, "status", "--porcelain") + (repo / ".git" / "HEAD").read_text()
+    new_refs = [ln for ln in after.splitlines() if ln not in before.splitlines()]
+    assert all("refs/heads/tsk/" in ln for ln in new_refs)
+    res = run_tsk("wait", both, bad, "--json", cwd=repo)
+    assert res.returncode == 1
+    waited = json.loads(res.stdout)
+    assert [w["status"] for w in waited] == ["COMPLETE", "FAILED"] and "exit code 3" in waited[1]["error"]
+
+
+def _start_server(repo: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([*TSK, "server", "start", "--plain", *args], cwd=repo, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _log_has(tsk_home: Path, tid: str, text: str) -> bool:
+    log = tsk_home / "data" / "tsk" / "tasks" / tid / "output" / "agent.raw.log"
+    return log.exists() and text in log.read_text()
+
+
+def test_cancel_and_retry_of_a_running_task(repo: Path, tsk_home: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    tid = _add(repo, "echo partial > partial.txt; test -f go.txt || { echo WORKING; sleep 60; }; echo done > d.txt")[0]
+    server = _start_server(repo, "-w", "1")
+    try:
+        _until(lambda: _log_has(tsk_home, tid, "WORKING"), what="the task to start")
+        t0 = time.monotonic()
+        res = run_tsk("cancel", tid, cwd=repo)
+        assert res.returncode == 0 and "stopped" in res.stdout, res.stdout + res.stderr
+        res = run_tsk("wait", tid, "--json", cwd=repo, timeout=120)
+        assert time.monotonic() - t0 < 40  # stopped, not slept out
+        t = json.loads(res.stdout)[0]
+        assert res.returncode == 1 and t["status"] == "CANCELLED" and "tsk cancel" in t["error"]
+        tree = _git(repo, "ls-tree", "--name-only", t["branch"]).split()
+        assert "partial.txt" in tree and "d.txt" not in tree
+        assert not _labelled(engine, tid)
+
+        (repo / "go.txt").write_text("now finish\n")  # the retry snapshots the repo as it is now
+        res = run_tsk("retry", tid, "--json", cwd=repo)
+        new = json.loads(res.stdout)[0]["new_id"]
+        res = run_tsk("wait", new, cwd=repo, timeout=120)
+        assert res.returncode == 0, res.stdout
+        t = _tasks(repo)[new]
+        assert t["status"] == "COMPLETE"
+        assert "d.txt" in _git(repo, "ls-tree", "--name-only", t["branch"]).split()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=120)
+    assert server.returncode == 0
+
+
+def test_kill_9_then_a_new_server_recovers_and_two_servers_are_refused(repo: Path, tsk_home: Path,
+                                                                      engine) -> None:  # type: ignore[no-untyped-def]
+    slow = [_add(repo, f"echo WORKING{n}; sleep 60")[0] for n in range(2)]
+    server = _start_server(repo, "-w", "2")
+    try:
+        _until(lambda: all(_log_has(tsk_home, t, "WORKING") for t in slow), what="both tasks to run")
+        res = run_tsk("server", "start", "-q", cwd=repo)  # a second server on the same data dir
+        assert res.returncode == 1 and "already running" in res.stderr and str(server.pid) in res.stderr
+        queued = _add(repo, "echo after > after.txt")[0]  # waits: both workers are busy
+        time.sleep(0.5)
+        assert _tasks(repo)[queued]["status"] == "QUEUED"
+        os.kill(server.pid, signal.SIGKILL)
+        server.communicate(timeout=30)
+        assert all(_tasks(repo)[t]["status"] == "RUNNING" for t in slow)
+        assert all(_labelled(engine, t) for t in slow)  # the sandboxes outlived their server
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate(timeout=30)
+    t0 = time.monotonic()
+    res = _serve(repo, "-q", "-w", "2")
+    assert time.monotonic() - t0 < 40
+    tasks = _tasks(repo)
+    assert not [t for t in tasks.values() if t["status"] == "RUNNING"]
+    for t in slow:
+        assert tasks[t]["status"] == "FAILED" and "died while it ran" in tasks[t]["error"], tasks[t]
+        assert not _labelled(engine, t)
+    assert tasks[queued]["status"] == "COMPLETE" and tasks[queued]["branch"]
+    assert "recovery: removed container" in res.stdout
+
+    # stop: SIGTERM to the recorded pid; a graceful stop with nothing running
+    server = _start_server(repo, "-w", "1")
+    _until(lambda: (tsk_home / "data" / "tsk" / "server.pid").exists(), what="the server's pid file")
+    res = run_tsk("server", "stop", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    server.communicate(timeout=60)
+    assert server.returncode == 0
+    res = run_tsk("server", "stop", cwd=repo)
+    assert res.returncode == 1 and "no tsk server is running" in res.stderr
