@@ -261,6 +261,31 @@ def test_q_stops_the_server_then_exits(tmp_path: Path) -> None:
     _drive(app, script)
 
 
+def test_ctrl_c_stops_too_and_a_server_that_ended_closes_the_view(tmp_path: Path) -> None:
+    calls, stop = _stopper()
+    app = Dashboard(_source(tmp_path), stop=stop, refresh=REFRESH)
+
+    async def ctrl_c(pilot: Pilot[None], app: Dashboard) -> None:
+        await pilot.press("ctrl+c")
+        await _until(pilot, lambda: app.return_code is not None)
+
+    _drive(app, ctrl_c)
+    assert calls == [1]
+
+    ended = False
+    app = Dashboard(_source(tmp_path), stop=stop, refresh=REFRESH, finished=lambda: ended)
+
+    async def server_ends(pilot: Pilot[None], app: Dashboard) -> None:
+        nonlocal ended
+        await pilot.pause(3 * REFRESH)
+        assert app.return_code is None
+        ended = True
+        await _until(pilot, lambda: app.return_code is not None)
+
+    _drive(app, server_ends)
+    assert calls == [1]  # not asked to stop again: it had already ended
+
+
 def test_log_tail_starts_a_big_log_at_its_last_chunk(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import tsk.cli.dashboard as dashboard
 

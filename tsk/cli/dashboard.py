@@ -45,7 +45,8 @@ def _human(seconds: float) -> str:
 
 def cells(row: TaskRow, now: float) -> tuple[str, ...]:
     """The row as the table shows it; the duration of a running task grows with `now`."""
-    took = "-" if row.started is None else _human((row.finished or now) - row.started)
+    end = now if row.finished is None else row.finished
+    took = "-" if row.started is None else _human(end - row.started)
     return (row.status, row.id, row.name, row.agent, took, row.branch or "")
 
 
@@ -110,19 +111,25 @@ class Dashboard(App[None]):
     #empty { padding: 1 2; color: $text-muted; }
     #log { width: 2fr; border: round $primary; }
     """
+    ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "move(1)", "move", key_display="↑↓ j/k"),
         Binding("k", "move(-1)", "up", show=False),
         Binding("c", "cancel_task", "cancel"),
         Binding("d", "delete_task", "delete"),
+        Binding("f", "follow", "follow log", key_display="f/End"),
         # priority: the focused table would otherwise take End for its own last row
-        Binding("end,f", "follow", "follow log", key_display="End/f", priority=True),
+        Binding("end", "follow", "follow log", show=False, priority=True),
         Binding("q", "quit", "quit"),
+        # On a terminal Ctrl-C means "stop the server", as it does for every other tsk command.
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
     ]
 
-    def __init__(self, source: TaskSource, *, stop: Callable[[], None], refresh: float = 0.5) -> None:
+    def __init__(self, source: TaskSource, *, stop: Callable[[], None], refresh: float = 0.5,
+                 finished: Callable[[], bool] | None = None) -> None:
         super().__init__()
         self.source = source
+        self._finished = finished
         self.refresh_every = refresh
         self.following = True
         self._stop = stop
@@ -157,6 +164,10 @@ class Dashboard(App[None]):
         self.set_interval(self.refresh_every, self.tick)
 
     def tick(self) -> None:
+        if self._finished is not None and self._finished():
+            self._stopped = True  # the server ended on its own: nothing to ask it
+            self.exit()
+            return
         self._load_rows()
         self._follow_log()
 
@@ -173,7 +184,7 @@ class Dashboard(App[None]):
         table = self.table
         self.empty.display = not rows
         table.display = bool(rows)
-        if rows and self.focused is None:
+        if rows and self.table.screen.focused is None:  # its own screen: a modal may be on top
             table.focus()
         self._rows = {r.id: r for r in rows}
         now = time.time()
@@ -303,10 +314,15 @@ class Dashboard(App[None]):
             self._stop()
 
 
-def run_dashboard(source: TaskSource, *, stop: Callable[[], None], refresh: float = 0.5) -> None:
-    """Show the dashboard until the user quits; `stop` asks the server to stop and should return
-    promptly (the caller waits for its workers after this returns). It is called however the view ends."""
-    app = Dashboard(source, stop=stop, refresh=refresh)
+def run_dashboard(source: TaskSource, *, stop: Callable[[], None], refresh: float = 0.5,
+                  finished: Callable[[], bool] | None = None) -> None:
+    """Show the dashboard until the user quits (q, Ctrl-C) or `finished()` says the server ended on its
+    own (`-q` with nothing left, `tsk server stop`, a signal); it is checked every refresh.
+
+    `stop` asks the server to stop and should return promptly (the caller waits for its workers after
+    this returns); it is called once when the user quits or the view fails, never after `finished()`.
+    `source.cancel` and `source.delete` are called from a worker thread, the rest from this one."""
+    app = Dashboard(source, stop=stop, refresh=refresh, finished=finished)
     try:
         app.run()
     finally:
