@@ -1,0 +1,1 @@
+"""The task queue: store, scheduler, server."""
