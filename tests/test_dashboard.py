@@ -139,15 +139,14 @@ def test_keys_and_clicks_move_the_selection_and_the_log_follows_it(tmp_path: Pat
         await _until(pilot, lambda: "⏺ alpha starts" in _lines(app))
         for key, want in (("down", "bbb222"), ("k", "aaa111"), ("j", "bbb222"), ("up", "aaa111")):
             await pilot.press(key)
-            await pilot.pause()
-            assert app.selected_id() == want, key
+            await _until(pilot, lambda w=want: app.selected_id() == w)  # type: ignore[misc]
             if want == "bbb222":  # the other task's log, and only it; a line that is not an event shown raw
-                assert _lines(app) == ["⏺ beta says hello", "not json at all"]
+                expected = ["⏺ beta says hello", "not json at all"]
             else:
-                assert _lines(app) == ["⏺ alpha starts", "⏺ Bash: pytest -q"]
+                expected = ["⏺ alpha starts", "⏺ Bash: pytest -q"]
+            await _until(pilot, lambda e=expected: _lines(app) == e)  # type: ignore[misc]
         await pilot.click("#tasks", offset=(2, 3))  # border, header, aaa111, bbb222
-        await pilot.pause()
-        assert app.selected_id() == "bbb222"
+        await _until(pilot, lambda: app.selected_id() == "bbb222")
         assert app.query_one("#log", Log).border_title == "bbb222 · add-docs"
 
     _drive(app, script)
@@ -167,7 +166,7 @@ def test_an_appended_line_appears_within_a_refresh(tmp_path: Path) -> None:
         with path.open("ab") as f:
             f.write(encode_event(Message(text="arrived later"))[10:] + b"\n")
         took = await _until(pilot, lambda: _lines(app)[-1:] == ["⏺ arrived later"])
-        assert took < 10 * REFRESH
+        assert took < 2.0  # a few refreshes; generous for a loaded machine
         assert len(_lines(app)) == 3  # read incrementally: nothing shown twice
 
     _drive(app, script)
