@@ -23,7 +23,7 @@ class TaskRow(msgspec.Struct, kw_only=True):
 
 
 class TaskSource(Protocol):
-    def rows(self) -> list[TaskRow]: ...  # active first, then newest first
-    def log_path(self, task_id: str) -> Path: ...  # the task's output/agent.log (JSON-lines events)
+    def rows(self) -> list[TaskRow]: ...          # active first, then newest first
+    def log_path(self, task_id: str) -> Path: ...  # the task's output/agent.log (JSON lines)
     def cancel(self, task_id: str) -> None: ...
     def delete(self, task_id: str) -> None: ...

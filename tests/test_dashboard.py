@@ -1,0 +1,348 @@
+"""The server dashboard driven as a person would: textual's pilot for keys and clicks, and once in a
+real terminal through tmux. The queue behind it is a fake TaskSource over log files in tmp_path.
+
+Run as a script (`python tests/test_dashboard.py DIR`) it shows the dashboard over a fake source in
+DIR; the tmux test does that."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import msgspec
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Log, Static
+
+from tsk.agents.events import Event, Message, ToolUse, encode_event
+from tsk.cli.dashboard import Dashboard, LogTail, run_dashboard
+from tsk.queue.view import TaskRow
+
+REFRESH = 0.05
+
+
+class FakeSource:
+    """Rows held in memory, logs as real files; records what the dashboard asked for."""
+
+    def __init__(self, root: Path, rows: list[TaskRow]) -> None:
+        self.root = root
+        self.tasks = list(rows)
+        self.cancelled: list[str] = []
+        self.deleted: list[str] = []
+
+    def rows(self) -> list[TaskRow]:
+        return list(self.tasks)
+
+    def log_path(self, task_id: str) -> Path:
+        return self.root / task_id / "output" / "agent.log"
+
+    def cancel(self, task_id: str) -> None:
+        self.cancelled.append(task_id)
+        self.tasks = [msgspec.structs.replace(r, status="CANCELLED", finished=time.time()) if r.id == task_id else r
+                      for r in self.tasks]
+
+    def delete(self, task_id: str) -> None:
+        self.deleted.append(task_id)
+        self.tasks = [r for r in self.tasks if r.id != task_id]
+
+    def log(self, task_id: str, *events: Event | bytes) -> None:
+        path = self.log_path(task_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab") as f:
+            for e in events:
+                f.write((e if isinstance(e, bytes) else encode_event(e)) + b"\n")
+
+
+def _source(root: Path) -> FakeSource:
+    now = time.time()
+    src = FakeSource(root, [
+        TaskRow(id="aaa111", name="fix-parser", type="fix", status="RUNNING", agent="exec", created=now - 30,
+                started=now - 20),
+        TaskRow(id="bbb222", name="add-docs", type="doc", status="COMPLETE", agent="claude", created=now - 90,
+                started=now - 80, finished=now - 60, branch="tsk/doc/add-docs/bbb222"),
+    ])
+    src.log("aaa111", Message(text="alpha starts"), ToolUse(tool="Bash", summary="pytest -q"))
+    src.log("bbb222", Message(text="beta says hello"), b"not json at all")
+    return src
+
+
+def _drive(app: Dashboard, script: Callable[[Pilot[None], Dashboard], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with app.run_test(size=(140, 30)) as pilot:
+            await script(pilot, app)
+
+    asyncio.run(main())
+
+
+async def _until(pilot: Pilot[None], cond: Callable[[], bool], timeout: float = 5.0) -> float:
+    """Seconds until `cond` held; fails after `timeout`."""
+    start = time.monotonic()
+    while not cond():
+        assert time.monotonic() - start < timeout, "condition not reached"
+        await pilot.pause(0.01)
+    return time.monotonic() - start
+
+
+def _lines(app: Dashboard) -> list[str]:
+    return list(app.query_one("#log", Log).lines)
+
+
+def _stopper() -> tuple[list[int], Callable[[], None]]:
+    calls: list[int] = []
+    return calls, lambda: calls.append(1)
+
+
+def test_rows_appear_after_the_empty_state(tmp_path: Path) -> None:
+    src = FakeSource(tmp_path, [])
+    app = Dashboard(src, stop=lambda: None, refresh=REFRESH)
+
+    async def script(pilot: Pilot[None], app: Dashboard) -> None:
+        empty = app.query_one("#empty", Static)
+        table = app.query_one("#tasks", DataTable)
+        assert empty.display and not table.display
+        src.tasks = _source(tmp_path).tasks
+        await _until(pilot, lambda: table.row_count == 2)
+        assert table.display and not empty.display
+        first = [str(c) for c in table.get_row_at(0)]
+        assert first[:4] == ["RUNNING", "aaa111", "fix-parser", "exec"]
+        assert first[4].endswith("s") and first[5] == ""
+        assert [str(c) for c in table.get_row_at(1)] == ["COMPLETE", "bbb222", "add-docs", "claude", "20s",
+                                                        "tsk/doc/add-docs/bbb222"]
+        assert table.get_row_at(0)[0].style == "bold cyan"  # status is coloured
+        assert app.selected_id() == "aaa111"
+        assert _lines(app) == ["⏺ alpha starts", "⏺ Bash: pytest -q"]
+
+    _drive(app, script)
+
+
+def test_running_duration_is_live(tmp_path: Path) -> None:
+    src = _source(tmp_path)
+    src.tasks[0].started = time.time() - 58.5
+    app = Dashboard(src, stop=lambda: None, refresh=REFRESH)
+
+    async def script(pilot: Pilot[None], app: Dashboard) -> None:
+        table = app.query_one("#tasks", DataTable)
+        await _until(pilot, lambda: str(table.get_row_at(0)[4]) == "59s")
+        await _until(pilot, lambda: str(table.get_row_at(0)[4]) == "1m00s", timeout=3)
+
+    _drive(app, script)
+
+
+def test_keys_and_clicks_move_the_selection_and_the_log_follows_it(tmp_path: Path) -> None:
+    app = Dashboard(_source(tmp_path), stop=lambda: None, refresh=REFRESH)
+
+    async def script(pilot: Pilot[None], app: Dashboard) -> None:
+        await _until(pilot, lambda: "⏺ alpha starts" in _lines(app))
+        for key, want in (("down", "bbb222"), ("k", "aaa111"), ("j", "bbb222"), ("up", "aaa111")):
+            await pilot.press(key)
+            await _until(pilot, lambda w=want: app.selected_id() == w)  # type: ignore[misc]
+            if want == "bbb222":  # the other task's log, and only it; a line that is not an event shown raw
+                expected = ["⏺ beta says hello", "not json at all"]
+            else:
+                expected = ["⏺ alpha starts", "⏺ Bash: pytest -q"]
+            await _until(pilot, lambda e=expected: _lines(app) == e)  # type: ignore[misc]
+        await pilot.click("#tasks", offset=(2, 3))  # border, header, aaa111, bbb222
+        await _until(pilot, lambda: app.selected_id() == "bbb222")
+        assert app.query_one("#log", Log).border_title == "bbb222 · add-docs"
+
+    _drive(app, script)
+
+
+def test_an_appended_line_appears_within_a_refresh(tmp_path: Path) -> None:
+    src = _source(tmp_path)
+    app = Dashboard(src, stop=lambda: None, refresh=REFRESH)
+
+    async def script(pilot: Pilot[None], app: Dashboard) -> None:
+        await _until(pilot, lambda: len(_lines(app)) == 2)
+        path = src.log_path("aaa111")
+        with path.open("ab") as f:  # half a line: nothing shows until its newline arrives
+            f.write(encode_event(Message(text="arrived later"))[:10])
+        await pilot.pause(3 * REFRESH)
+        assert len(_lines(app)) == 2
+        with path.open("ab") as f:
+            f.write(encode_event(Message(text="arrived later"))[10:] + b"\n")
+        took = await _until(pilot, lambda: _lines(app)[-1:] == ["⏺ arrived later"])
+        assert took < 2.0  # a few refreshes; generous for a loaded machine
+        assert len(_lines(app)) == 3  # read incrementally: nothing shown twice
+
+    _drive(app, script)
+
+
+def test_scrolling_back_pauses_following_and_end_resumes(tmp_path: Path) -> None:
+    src = _source(tmp_path)
+    src.log("aaa111", *(Message(text=f"line {i}", role="output") for i in range(100)))
+    app = Dashboard(src, stop=lambda: None, refresh=REFRESH)
+
+    async def script(pilot: Pilot[None], app: Dashboard) -> None:
+        log = app.query_one("#log", Log)
+        await _until(pilot, lambda: len(_lines(app)) == 102 and log.is_vertical_scroll_end and log.scroll_y > 0)
+        assert app.following and "following" in str(log.border_subtitle)
+        await pilot.click("#log")
+        await pilot.press("pageup")
+        await _until(pilot, lambda: not app.following)
+        assert "paused" in str(log.border_subtitle)
+        held = log.scroll_y
+        src.log("aaa111", Message(text="while paused", role="output"))
+        await _until(pilot, lambda: _lines(app)[-1] == "while paused")
+        await pilot.pause(3 * REFRESH)
+        assert log.scroll_y == held and not app.following  # the view did not jump
+        await pilot.press("end")
+        await _until(pilot, lambda: app.following and log.is_vertical_scroll_end)
+        src.log("aaa111", Message(text="after resume", role="output"))
+        await _until(pilot, lambda: _lines(app)[-1] == "after resume" and log.is_vertical_scroll_end)
+        assert log.scroll_y > held
+        # scrolling back down to the end by hand resumes too
+        await pilot.press("pageup")
+        await _until(pilot, lambda: not app.following)
+        for _ in range(5):
+            await pilot.press("pagedown")
+        await _until(pilot, lambda: app.following)
+
+    _drive(app, script)
+
+
+def test_cancel_asks_first_then_cancels_the_selected_task(tmp_path: Path) -> None:
+    src = _source(tmp_path)
+    app = Dashboard(src, stop=lambda: None, refresh=REFRESH)
+
+    async def script(pilot: Pilot[None], app: Dashboard) -> None:
+        await _until(pilot, lambda: app.query_one("#tasks", DataTable).row_count == 2)
+        await pilot.press("c", "n")  # backed out
+        await pilot.pause(3 * REFRESH)
+        assert src.cancelled == []
+        await pilot.press("j", "c")  # an ended task is not cancelled, and not asked about
+        await pilot.pause()
+        assert not app.screen.is_modal
+        await pilot.press("k", "c")
+        await pilot.pause()
+        assert app.screen.is_modal
+        await pilot.press("y")
+        await _until(pilot, lambda: src.cancelled == ["aaa111"])
+        table = app.query_one("#tasks", DataTable)
+        await _until(pilot, lambda: str(table.get_row_at(0)[0]) == "CANCELLED")
+
+    _drive(app, script)
+
+
+def test_delete_asks_first_then_deletes(tmp_path: Path) -> None:
+    src = _source(tmp_path)
+    app = Dashboard(src, stop=lambda: None, refresh=REFRESH)
+
+    async def script(pilot: Pilot[None], app: Dashboard) -> None:
+        table = app.query_one("#tasks", DataTable)
+        await _until(pilot, lambda: table.row_count == 2)
+        await pilot.press("j", "d", "escape")
+        await pilot.pause(3 * REFRESH)
+        assert src.deleted == []
+        await pilot.press("d", "y")
+        await _until(pilot, lambda: table.row_count == 1)
+        assert src.deleted == ["bbb222"]
+        assert app.selected_id() == "aaa111" and "⏺ alpha starts" in _lines(app)
+
+    _drive(app, script)
+
+
+def test_q_stops_the_server_then_exits(tmp_path: Path) -> None:
+    calls, stop = _stopper()
+    app = Dashboard(_source(tmp_path), stop=stop, refresh=REFRESH)
+
+    async def script(pilot: Pilot[None], app: Dashboard) -> None:
+        await pilot.pause()
+        assert calls == []
+        await pilot.press("q")
+        await _until(pilot, lambda: app.return_code is not None)
+        assert calls == [1]
+
+    _drive(app, script)
+
+
+def test_ctrl_c_stops_too_and_a_server_that_ended_closes_the_view(tmp_path: Path) -> None:
+    calls, stop = _stopper()
+    app = Dashboard(_source(tmp_path), stop=stop, refresh=REFRESH)
+
+    async def ctrl_c(pilot: Pilot[None], app: Dashboard) -> None:
+        await pilot.press("ctrl+c")
+        await _until(pilot, lambda: app.return_code is not None)
+
+    _drive(app, ctrl_c)
+    assert calls == [1]
+
+    ended = False
+    app = Dashboard(_source(tmp_path), stop=stop, refresh=REFRESH, finished=lambda: ended)
+
+    async def server_ends(pilot: Pilot[None], app: Dashboard) -> None:
+        nonlocal ended
+        await pilot.pause(3 * REFRESH)
+        assert app.return_code is None
+        ended = True
+        await _until(pilot, lambda: app.return_code is not None)
+
+    _drive(app, server_ends)
+    assert calls == [1]  # not asked to stop again: it had already ended
+
+
+def test_log_tail_starts_a_big_log_at_its_last_chunk(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import tsk.cli.dashboard as dashboard
+
+    monkeypatch.setattr(dashboard, "CHUNK", 100)
+    path = tmp_path / "agent.log"
+    path.write_bytes(b"".join(encode_event(Message(text=f"n{i}", role="output")) + b"\n" for i in range(20)))
+    tail = LogTail(path)
+    lines = tail.read()
+    assert lines[0].startswith("… earlier lines are in")
+    assert lines[-1] == "n19" and 1 < len(lines) < 20
+    assert all(line.startswith("n") for line in lines[1:])  # no half line at the cut
+    assert tail.read() == []
+    assert LogTail(tmp_path / "missing.log").read() == []
+
+
+def test_help_does_not_import_textual() -> None:
+    # The dashboard is the only user of textual; `tsk --help` (and every other command) must not pay for it.
+    code = ("import sys\nfrom tsk.cli.main import run\nrun(['--help'])\n"
+            "bad = [m for m in ('textual', 'tsk.cli.dashboard') if m in sys.modules]\nassert not bad, bad\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+
+
+# -- a real terminal, through tmux ---------------------------------------------------------------
+
+
+def _tmux(sock: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["tmux", "-L", sock, *args], capture_output=True, text=True, check=False)
+
+
+def test_dashboard_in_a_real_terminal(tmp_path: Path) -> None:
+    assert shutil.which("tmux"), "tmux is needed to drive the dashboard in a terminal"
+    sock = f"tsk-dash-{tmp_path.name}"
+    marker = tmp_path / "stopped"
+    _tmux(sock, "new-session", "-d", "-s", "dash", "-x", "140", "-y", "30",
+          f"{sys.executable} {Path(__file__)} {tmp_path}")
+    try:
+        deadline = time.monotonic() + 10
+        screen = ""
+        # the list, the selected task's log, and the footer naming the keys
+        while not all(s in screen for s in ("fix-parser", "RUNNING", "alpha starts", "c cancel", "q quit")):
+            assert time.monotonic() < deadline, f"dashboard did not show up:\n{screen}"
+            time.sleep(0.1)
+            screen = _tmux(sock, "capture-pane", "-p", "-t", "dash").stdout
+        assert "no tasks yet" not in screen
+        _tmux(sock, "send-keys", "-t", "dash", "q")
+        while _tmux(sock, "has-session", "-t", "dash").returncode == 0:
+            assert time.monotonic() < deadline + 5, "q did not exit"
+            time.sleep(0.1)
+        assert marker.read_text() == "stopped\n"
+    finally:
+        _tmux(sock, "kill-server")
+
+
+if __name__ == "__main__":
+    root = Path(sys.argv[1])
+
+    def stop() -> None:
+        (root / "stopped").write_text("stopped\n")
+
+    run_dashboard(_source(root), stop=stop)
