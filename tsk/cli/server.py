@@ -10,6 +10,7 @@ from typing import Annotated
 from cyclopts import Parameter
 
 from tsk.context import Context
+from tsk.queue.server import Server, ServerOptions
 
 
 class PlainLines:
@@ -24,6 +25,14 @@ class PlainLines:
         print(f"{time.strftime('%H:%M:%S')} tsk: {text}", flush=True)
 
 
+class _Hidden:
+    def transition(self, task: str, name: str, old: str | None, new: str, reason: str) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
+
+
 def start(
     *,
     workers: Annotated[int, Parameter(name=["--workers", "-w"], help="How many tasks run at once.")] = 1,
@@ -34,23 +43,60 @@ def start(
     """Run queued tasks, up to N at once, until stopped (Ctrl-C, SIGTERM, `tsk server stop`) or, with -q,
     until nothing is left; running tasks are then cancelled and their partial work kept."""
     from tsk.errors import UsageError
-    from tsk.queue.server import Server, ServerOptions
 
     if workers < 1:
         raise UsageError("--workers must be at least 1")
     ctx = Context()
-    server = Server(ctx, ServerOptions(workers=workers, quit_when_idle=quit), PlainLines())
+    dashboard = not plain and sys.stdin.isatty() and sys.stdout.isatty()
+    events = _Hidden() if dashboard else PlainLines()  # on the dashboard the task list shows the changes
+    server = Server(ctx, ServerOptions(workers=workers, quit_when_idle=quit), events)
 
     def on_signal(signum: int, frame: object) -> None:
         server.stop(f"the server was stopped ({signal.Signals(signum).name})")
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    print(f"tsk: server for {ctx.paths.data} with {workers} worker(s)" + (" (quits when idle)" if quit else ""),
-          file=sys.stderr, flush=True)
-    del plain  # the dashboard is wired in when it lands; until then every terminal gets plain lines
-    report = server.run()
-    print(f"tsk: server stopped; it ran {report.ran} task(s)", file=sys.stderr)
+    if not dashboard:
+        print(f"tsk: server for {ctx.paths.data} with {workers} worker(s)" + (" (quits when idle)" if quit else ""),
+              file=sys.stderr, flush=True)
+        report = server.run()
+        print(f"tsk: server stopped; it ran {report.ran} task(s)", file=sys.stderr)
+        return 0
+    return _with_dashboard(ctx, server)
+
+
+def _with_dashboard(ctx: Context, server: Server) -> int:
+    """The server loop in a thread, the dashboard in this one; either ending ends the other."""
+    import threading
+
+    from tsk.cli.dashboard import run_dashboard
+    from tsk.errors import TskError
+    from tsk.queue.server import QueueSource
+
+    ready = threading.Event()
+    failure: list[TskError] = []
+
+    def serve() -> None:
+        try:
+            server.run(ready=ready.set)
+        except TskError as exc:
+            failure.append(exc)
+        finally:
+            ready.set()
+
+    loop = threading.Thread(target=serve, name="tsk-server", daemon=True)
+    loop.start()
+    ready.wait()
+    if failure:
+        raise failure[0]
+    try:
+        run_dashboard(QueueSource(ctx), stop=server.stop, finished=lambda: not loop.is_alive())
+    finally:
+        server.stop("the server was stopped from the dashboard")
+        loop.join()
+    if failure:
+        raise failure[0]
+    print(f"tsk: server stopped; it ran {server.report.ran} task(s)", file=sys.stderr)
     return 0
 
 

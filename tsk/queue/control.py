@@ -292,6 +292,19 @@ def clean(ctx: Context, *, statuses: tuple[str, ...] = ("COMPLETE",), older_than
         for tid in doomed:
             store.delete(tid)
             shutil.rmtree(model.task_dir(ctx.paths.data, tid), ignore_errors=True)
+        prune_checkouts(ctx, store, older_than=older_than if older_than is not None else 86400.0)
         return doomed
     finally:
         store.close()
+
+
+def prune_checkouts(ctx: Context, store: Store, *, older_than: float) -> None:
+    """Shared checkouts unused for a while go too, never one under a task that has not finished."""
+    from tsk.sandbox.gitcheckout import prune_checkouts as prune
+
+    keep: set[str] = set()
+    for (tid,) in store.conn.execute("SELECT id FROM tasks WHERE status IN ('QUEUED', 'WAITING', 'RUNNING')"):
+        snap = model.task_dir(ctx.paths.data, tid) / "snapshot.json"
+        with contextlib.suppress(OSError, ValueError):
+            keep.add(str(msgspec.json.decode(snap.read_bytes()).get("checkout_tree", "")))
+    prune(ctx.paths.data, keep=keep, older_than=older_than)

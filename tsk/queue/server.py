@@ -208,8 +208,10 @@ class Server:
             execute(ctx, task, _Silent(), store)
         except Exception as exc:  # a bug must not leave the task RUNNING
             with contextlib.suppress(Exception):
-                store.transition(task_id, "FAILED", f"internal error: {type(exc).__name__}: {exc}",
-                                 allowed=("RUNNING",))
+                failed = store.get(task_id)
+                if failed is not None:
+                    failed.error, failed.finished = f"internal error: {type(exc).__name__}: {exc}", time.time()
+                    store.transition(task_id, "FAILED", failed.error, task=failed, allowed=("RUNNING",))
         finally:
             with contextlib.suppress(Exception):
                 done = store.get(task_id)
@@ -314,13 +316,19 @@ class QueueSource:
         self.ctx = ctx
 
     def rows(self) -> list[TaskRow]:
+        import sqlite3
+
         from tsk.queue.listing import list_tasks
         from tsk.queue.view import TaskRow
 
+        try:
+            listed = list_tasks(self.ctx.paths.data).tasks
+        except sqlite3.Error as exc:
+            raise TskError(f"cannot read the task database: {exc}") from exc
         return [TaskRow(id=t.id, name=t.name, type=t.type, status=t.status, agent=t.agent, created=t.created,
                         started=t.started, finished=t.finished, branch=t.branch, error=t.error,
                         parents=tuple(t.parents))
-                for t in list_tasks(self.ctx.paths.data).tasks]
+                for t in listed]
 
     def log_path(self, task_id: str) -> Path:
         from tsk.tasks import model
