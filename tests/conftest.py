@@ -124,6 +124,23 @@ def buildx_builds(log: Path) -> int:
 THROWAWAY_PROJECTS = {"proj", "race", "current", "old", "busy", "r"}
 
 
+def _proxy_names() -> set[str]:
+    out = subprocess.run(["docker", "ps", "-a", "-q", "--filter", "label=dev.tsk.kind=proxy", "--format", "{{.Names}}"],
+                         capture_output=True, text=True, check=False).stdout
+    return set(out.split())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_session_proxies():  # type: ignore[no-untyped-def]
+    """Tests give proxies one-off configs (a random host port): stop the proxies this session started,
+    since no later run will share them. (Each test's runtime dir is gone, so no reaper would.)"""
+    before = _proxy_names()
+    yield
+    new = sorted(_proxy_names() - before)
+    if new:
+        subprocess.run(["docker", "rm", "-f", *new], capture_output=True, check=False)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _remove_throwaway_layers():  # type: ignore[no-untyped-def]
     yield

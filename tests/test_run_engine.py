@@ -264,3 +264,25 @@ def test_sudo_is_granted_only_when_asked(repo: Path) -> None:
 
     assert seen(plain) == ["sudo=no", str(os.getuid())]
     assert seen(granted) == ["sudo=yes", str(os.getuid())]  # the agent still runs as the host's user
+
+
+def test_an_idle_proxy_is_stopped_by_the_runtime_dir_that_used_it_and_no_other(
+        tmp_path: Path, engine, nonce: str) -> None:  # type: ignore[no-untyped-def]
+    port_a, port_b = 20000 + int(nonce[:4], 16) % 20000, 40000 + int(nonce[4:8], 16) % 20000
+    a = make_repo(tmp_path / "a", {"x": "1\n", ".tsk/tsk.toml": f'stack = "default"\nhost_ports = [{port_a}]\n'})
+    b = make_repo(tmp_path / "b", {"x": "1\n", ".tsk/tsk.toml": f'stack = "default"\nhost_ports = [{port_b}]\n'})
+    before = {c.name for c in engine.container_labels("dev.tsk.kind=proxy")}
+    _run(a, "true")
+    proxy_a = {c.name for c in engine.container_labels("dev.tsk.kind=proxy")} - before
+    assert len(proxy_a) == 1
+    other_runtime = tmp_path / "other-runtime"
+    task_b, res = _run(b, "true", env={"TSK_RUNTIME_DIR": str(other_runtime), "TSK_PROXY_IDLE_SECONDS": "0"})
+    assert res.returncode == 0, res.stderr
+    after = {c.name for c in engine.container_labels("dev.tsk.kind=proxy")}
+    assert proxy_a <= after  # used from another runtime dir: not this reaper's to stop
+    assert after - before == proxy_a  # b's proxy was idle at once (0 s) and is gone, with its networks
+    from tsk.sandbox.netpool import runtime_tag
+
+    assert (other_runtime / "tsk" / "netpool").is_dir()  # b's task did claim a pooled network
+    tag_b = runtime_tag(other_runtime / "tsk")
+    assert not [n["Name"] for n in engine.networks("dev.tsk.kind=task-network") if f"-{tag_b}-" in n["Name"]]

@@ -119,8 +119,9 @@ def reap_idle(engine: object, runtime_dir: Path, *, idle_seconds: float) -> list
     for c in eng.container_labels("dev.tsk.kind=proxy"):
         fp = c.labels.get("dev.tsk.fingerprint", "")
         used = runtime_dir / f"proxy-{fp}.used"
-        last = float(used.read_text() or 0) if used.exists() else 0.0
-        if now - last <= idle_seconds:
+        if not used.exists():
+            continue  # never used from this runtime dir: another user's (or test's) proxy, not ours to stop
+        if now - float(used.read_text() or 0) <= idle_seconds:
             continue
         held = netpool.idle_networks(fp, runtime_dir)
         try:
@@ -128,7 +129,11 @@ def reap_idle(engine: object, runtime_dir: Path, *, idle_seconds: float) -> list
             nets = [n["Name"] for n in eng.networks(f"dev.tsk.fingerprint={fp}")]
             if any(m != c.name for n in nets for m in (eng.network_containers(n) or [])):
                 continue  # a task still runs behind this proxy
-            eng.container_remove(c.name)
+            try:
+                eng.container_remove(c.name)
+            except EngineError:  # another process is removing it at this moment
+                continue
+            used.unlink(missing_ok=True)
             mine = {name for name, _ in held}
             for n in nets:
                 if n in mine:
