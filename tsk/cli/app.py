@@ -16,7 +16,8 @@ app = App(
 app.command("tsk.cli.run:run", help="Run one task now in a sandbox; its work comes back as a branch.")
 app.command("tsk.cli.shell:shell", help="Open a shell in a task sandbox; on exit the work comes back as a branch.")
 
-layers = App(name="layers", help="The content-addressed layer store: build, list, explain and prune sandbox images.")
+layers = App(name="layers", help="The content-addressed layer store: build, list, explain, prune, push and pull "
+             "sandbox images.")
 # This cyclopts cannot read a lazy command's docstring without importing it, so the one-line
 # summaries for the command list are given here; each command's own --help uses its docstring.
 _BUILD = "Build the layers `tsk run` here would use, plus the proxy image; only what is missing."
@@ -24,6 +25,10 @@ layers.command("tsk.cli.layers:build", help=_BUILD)
 layers.command("tsk.cli.layers:ls", help="List layer images: key, kind, name, size, last used, in use.")
 layers.command("tsk.cli.layers:why", help="For each layer of the target: a hit, or what changed since it last built.")
 layers.command("tsk.cli.layers:prune", help="Remove layers nothing needs (reachability plus age).")
+layers.command("tsk.cli.layers_remote:push", help="Push the targets' layers the registry lacks, by key.")
+layers.command("tsk.cli.layers_remote:pull", help="Pull the targets' layers missing here, by key; build nothing.")
+layers.command("tsk.cli.layers_remote:lock",
+               help="Write .tsk/layers.lock (keys and input digests); --check says what changed.")
 app.command(layers)
 
 template = App(name="template", help="Task templates (recipes): list, show and edit them.")
