@@ -71,7 +71,7 @@ class BuildProgress:
     def pulling(self, layer: Layer) -> None:
         self._t0[layer.slot] = time.monotonic()
         self._set(layer, "pulling", f"key {layer.key[:12]}")
-        self._say(f"pulling {layer.slot} (key {layer.key[:12]})")
+        self._say(f"looking for {layer.slot} (key {layer.key[:12]}) in the registry")
 
     def pushing(self, layer: Layer) -> None:
         self._t0[layer.slot] = time.monotonic()
