@@ -205,3 +205,18 @@ def test_build_push_pushes_what_the_registry_lacks_then_nothing(tmp_path: Path) 
     again = service.push(ctx, req, registry=REG)
     assert {r.pushed for r in again.layers} == {"present"}
     assert [verb for verb, _ in eng.registry_calls[-4:]] == ["inspect"] * 4  # a manifest lookup each, no upload
+
+
+def test_several_stacks_and_agents_push_each_shared_layer_once(tmp_path: Path) -> None:
+    from tsk.layers import service
+
+    eng = FakeEngine()
+    ctx, builder = _ctx(tmp_path, eng)
+    req = service.TargetRequest(stacks=("default", "python"), agents=("exec,claude",))  # as `-a exec,claude`
+    report = service.build(ctx, req, push=True, registry=REG)
+    assert report.targets == ["default + exec", "default + claude", "python + exec", "python + claude", "proxy"]
+    kinds = [r.kind for r in report.layers]
+    assert kinds.count("base") == 1 and kinds.count("stack") == 2 and kinds.count("agent") == 4
+    pushes = [ref for verb, ref in eng.registry_calls if verb == "push"]
+    assert len(pushes) == len(set(pushes)) == len(report.layers) == 8
+    assert pushes[0].startswith(f"{REG}:base-")  # bottom-up: a layer's parent is in the registry first

@@ -98,8 +98,7 @@ def summary(report: BuildReport) -> str:
     if report.count("missing"):
         parts.append(f"missing {report.count('missing')}")
     moved = [f"{human_bytes(sum(r.pulled_bytes for r in rs))} pulled",
-             f"{human_bytes(sum(r.pushed_bytes for r in rs))} pushed",
-             f"{human_bytes(max((r.size for r in rs), default=0))} largest image"]
+             f"{human_bytes(sum(r.pushed_bytes for r in rs))} pushed"]
     where = f" ({report.registry})" if report.registry else ""
     return (f"{len(rs)} layers{where}: " + ", ".join(parts) + "; " + ", ".join(moved)
             + f" (builder called {report.builder_calls} time(s))")

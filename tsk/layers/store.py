@@ -178,6 +178,8 @@ class Store:
                 break
             if not self.remote.usable:
                 return out
+        if top is None:  # the registry has none of them
+            return out
         for layer in missing[:top]:
             res = self._pull_one(layer, strict=strict)
             if res is not None:
