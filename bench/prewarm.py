@@ -9,7 +9,8 @@ layer key above it is new and the cold build is really cold (apt downloads from 
   - tsk layers push to a local registry (Debian's docker-registry on 127.0.0.1, started here);
   - "fresh machine": the chain's images are removed, and so are the BuildKit cache records the cold build
     made (found by diffing `docker buildx du` before and after it; records that existed before, such as
-    the shared apt cache mount, stay), so the pull really downloads and unpacks the layers;
+    the shared apt cache mount, stay; a build someone else finishes in that same window may lose its new
+    cache records too, never an image), so the pull really downloads and unpacks the layers;
   - pull: the same `tsk run`, which now pulls every layer by key and builds nothing.
 Reports, per mode, the median wall time of the whole `tsk run`, the median of its image phase, the bytes
 pulled, and the ratio scratch / pull. Every image, registry and record it made is removed at the end.
@@ -48,6 +49,20 @@ def sh(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, i
 def cache_ids() -> set[str]:
     out = sh("docker", "buildx", "du", "--verbose")
     return set(re.findall(r"^ID:\s+(\S+)", out, flags=re.MULTILINE))
+
+
+def prune_records(made: set[str]) -> None:
+    """Remove exactly these BuildKit cache records. A parent goes only after its children, so prune in
+    passes until none of them is left (or a pass frees nothing: a record in use stays)."""
+    left = set(made)
+    while left:
+        for record in sorted(left):  # one id per call: several --filter id= are ANDed
+            subprocess.run(["docker", "buildx", "prune", "-f", "--filter", f"id={record}"], capture_output=True,
+                           check=False)
+        remaining = left & cache_ids()
+        if remaining == left:
+            break
+        left = remaining
 
 
 def tsk_run(repo: Path, env: dict[str, str]) -> dict[str, float]:
@@ -97,14 +112,13 @@ def one_round(work: Path, host: str, env: dict[str, str], prune_cache: bool) -> 
         made = (cache_ids() - before) if prune_cache else set()
         sh(*TSK, "layers", "push", cwd=repo, env=env)
         forget(layers)
-        for record in made:
-            subprocess.run(["docker", "buildx", "prune", "-f", "--filter", f"id={record}"], capture_output=True,
-                           check=False)
+        prune_records(made)
         pull = tsk_run(repo, env)
         return {"scratch": scratch, "pull": pull}
     finally:
         forget(layers)
         subprocess.run(["docker", "rmi", base], capture_output=True, check=False)
+        prune_records(made & cache_ids())  # what the pull left, and the record of the base image's source
 
 
 def main() -> int:
