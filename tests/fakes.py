@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from tsk.layers.ports import ContainerInfo, ImageInfo
+from tsk.errors import RegistryError
+from tsk.layers.ports import ContainerInfo, ImageInfo, Pulled
 
 
 class FakeEngine:
@@ -14,6 +15,10 @@ class FakeEngine:
         self.lookups = 0
         self.container_list: list[ContainerInfo] = []
         self.removed: list[str] = []
+        # The registry side: remote ref -> image; `registry_error` makes every registry call fail.
+        self.remote: dict[str, ImageInfo] = {}
+        self.registry_error: str | None = None
+        self.registry_calls: list[tuple[str, str]] = []  # (verb, ref)
 
     def add(self, ref: str, labels: dict[str, str] | None = None, size: int = 100, created: float = 0.0) -> ImageInfo:
         info = ImageInfo(id=f"sha256:{abs(hash(ref)):x}", tags=(ref,), size=size, labels=labels or {},
@@ -39,6 +44,30 @@ class FakeEngine:
     def tag(self, image_id: str, ref: str) -> None:
         src = next(i for i in self.images_by_ref.values() if i.id == image_id)
         self.images_by_ref[ref] = src
+
+    def _registry(self, verb: str, ref: str) -> None:
+        self.registry_calls.append((verb, ref))
+        if self.registry_error is not None:
+            raise RegistryError(f"registry {ref.split('/')[0]}: {self.registry_error}", reason=self.registry_error)
+
+    def pull(self, ref: str, on_line: Callable[[str], None]) -> Pulled | None:
+        self._registry("pull", ref)
+        info = self.remote.get(ref)
+        if info is None:
+            return None
+        on_line("Download complete")
+        self.images_by_ref[ref] = info
+        return Pulled(image=info, bytes=info.size // 2)
+
+    def push(self, ref: str, on_line: Callable[[str], None]) -> int:
+        self._registry("push", ref)
+        self.remote[ref] = self.images_by_ref[ref]
+        on_line("Pushed")
+        return self.images_by_ref[ref].size
+
+    def remote_digest(self, ref: str) -> str | None:
+        self._registry("inspect", ref)
+        return None if ref not in self.remote else "sha256:" + self.remote[ref].id[-8:]
 
 
 class FakeBuilder:

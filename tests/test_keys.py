@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -123,3 +124,31 @@ def test_same_keys_across_processes_cwds_and_users(tmp_path: Path) -> None:
                              capture_output=True, text=True, check=True)
         outs.add(res.stdout.strip())
     assert len(outs) == 1, outs
+
+
+def test_same_keys_from_two_checkouts_under_two_homes(engine, tmp_path: Path) -> None:
+    """The whole tsk, as two developers on two machines would run it: two clones at different paths, each
+    with its own HOME, user, git identity and tsk dirs, compute the same key for every layer."""
+    from conftest import make_repo, run_tsk
+
+    origin = make_repo(tmp_path / "origin", {
+        "README.md": "x\n", "tools/setup.sh": "#!/bin/sh\necho setting up\n",
+        ".tsk/tsk.toml": "stack = \"python\"\nagent = \"claude\"\nsetup = '''\nCOPY tools/ /opt/tools/\n"
+                         "RUN sh /opt/tools/setup.sh\n'''\n"})
+    (origin / "tools" / "setup.sh").chmod(0o755)
+    subprocess.run(["git", "-C", str(origin), "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qam", "x"],
+                   check=True)
+    keys = []
+    for who in ("alice", "bob"):
+        home = tmp_path / f"home-{who}"
+        clone = tmp_path / who / "src" / "deep" / "checkout"
+        subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
+        env = {"HOME": str(home), "USER": who, "LOGNAME": who, "GIT_AUTHOR_NAME": who, "GIT_AUTHOR_EMAIL": f"{who}@x",
+               "TSK_CONFIG_HOME": str(home / ".config"), "TSK_DATA_HOME": str(home / ".local/share"),
+               "TSK_CACHE_HOME": str(home / ".cache"), "TSK_RUNTIME_DIR": str(home / "run"),
+               "PYTHONHASHSEED": "1" if who == "alice" else "2"}
+        res = run_tsk("layers", "build", "--dry-run", "--json", cwd=clone, env=env)
+        assert res.returncode == 0, res.stderr
+        keys.append([(p["kind"], p["name"], p["key"]) for p in json.loads(res.stdout)])
+    assert [k[0] for k in keys[0]] == ["base", "stack", "project", "agent", "proxy"]
+    assert keys[0] == keys[1]

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import docker
 import docker.errors
 
-from tsk.errors import EngineError, EngineUnavailable
-from tsk.layers.ports import ContainerInfo, ImageInfo
+from tsk.errors import EngineError, EngineUnavailable, RegistryError
+from tsk.layers.ports import ContainerInfo, ImageInfo, Pulled
 from tsk.sandbox.spec import ContainerSpec
 
 LABEL_KEY = "dev.tsk.key"
@@ -95,6 +96,43 @@ class DockerEngine:
     def tag(self, image_id: str, ref: str) -> None:
         repo, _, tag = ref.rpartition(":")
         self._call(self.client.api.tag, image_id, repo, tag)
+
+    # -- registries -------------------------------------------------------------------------------
+    # The engine talks to the registry (with the credentials of `docker login`); tsk only asks it to.
+    # A 404 from the engine means the registry has no such manifest; any other refusal, and an error
+    # reported inside the progress stream, is a RegistryError carrying what the engine said.
+
+    def _registry_call(self, ref: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._call(fn, *args, **kwargs)
+        except EngineError as exc:
+            cause = exc.__cause__
+            reason = getattr(cause, "explanation", None) or str(cause or exc)
+            raise _registry_error(ref, str(reason)) from exc
+
+    def pull(self, ref: str, on_line: Callable[[str], None]) -> Pulled | None:
+        repo, tag = _split_ref(ref)
+        try:
+            stream = self._registry_call(ref, self.client.api.pull, repo, tag=tag, stream=True, decode=True)
+            moved = _follow(ref, stream, on_line, "Downloading")
+        except docker.errors.NotFound:
+            return None
+        info = self.image(ref)
+        if info is None:
+            raise _registry_error(ref, "the pull finished but the engine has no such image")
+        return Pulled(image=info, bytes=moved)
+
+    def push(self, ref: str, on_line: Callable[[str], None]) -> int:
+        repo, tag = _split_ref(ref)
+        stream = self._registry_call(ref, self.client.api.push, repo, tag=tag, stream=True, decode=True)
+        return _follow(ref, stream, on_line, "Pushing")
+
+    def remote_digest(self, ref: str) -> str | None:
+        try:
+            raw = self._registry_call(ref, self.client.api.inspect_distribution, ref)
+        except docker.errors.NotFound:
+            return None
+        return str((raw.get("Descriptor") or {}).get("digest") or "") or None
 
     # -- networks ---------------------------------------------------------------------------------
 
@@ -206,6 +244,41 @@ class DockerEngine:
                           state=r.get("State", ""), labels=dict(r.get("Labels") or {}))
             for r in raws
         ]
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    """`host:port/repo:tag` -> (`host:port/repo`, `tag`): the tag is after the last colon of the last part."""
+    head, slash, last = ref.rpartition("/")
+    name, colon, tag = last.partition(":")
+    return (head + slash + name), (tag if colon else "latest")
+
+
+def _registry_error(ref: str, reason: str) -> RegistryError:
+    host = ref.split("/", 1)[0]
+    return RegistryError(
+        f"registry {host}: {reason}", reason=reason,
+        hint=f"check that {host} is reachable and that `docker login {host}` has credentials for it",
+    )
+
+
+def _follow(ref: str, stream: Iterable[dict[str, Any]], on_line: Callable[[str], None], moving: str) -> int:
+    """Relay a pull or push progress stream; raise on an error in it; return the bytes moved, counting each
+    blob once at the largest total the engine reported for it."""
+    totals: dict[str, int] = {}
+    try:
+        for item in stream:
+            if item.get("error") or item.get("errorDetail"):
+                detail = item.get("errorDetail") or {}
+                raise _registry_error(ref, str(detail.get("message") or item.get("error")))
+            blob, status = item.get("id", ""), item.get("status", "")
+            if status == moving and blob:
+                total = int((item.get("progressDetail") or {}).get("total") or 0)
+                totals[blob] = max(totals.get(blob, 0), total)
+            if status:
+                on_line(" ".join(x for x in (f"{blob}:" if blob else "", status, item.get("progress", "")) if x))
+    except docker.errors.APIError as exc:
+        raise _registry_error(ref, str(exc.explanation or exc)) from exc
+    return sum(totals.values())
 
 
 def _image_info(raw: dict[str, Any]) -> ImageInfo:

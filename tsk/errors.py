@@ -51,6 +51,14 @@ class EngineError(TskError):
     """The engine refused or failed an operation."""
 
 
+class RegistryError(TskError):
+    """A registry was unreachable, refused, or failed a push or pull. `reason` is what it said."""
+
+    def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+
+
 class CommandFailed(TskError):
     """A host command (git, docker CLI, ...) exited non-zero."""
 

@@ -28,7 +28,8 @@ server.command("tsk.cli.server:start", help="Run queued tasks (-w N at once) unt
 server.command("tsk.cli.server:stop", help="Stop the running server; its running tasks are cancelled, work kept.")
 app.command(server)
 
-layers = App(name="layers", help="The content-addressed layer store: build, list, explain and prune sandbox images.")
+layers = App(name="layers", help="The content-addressed layer store: build, list, explain, prune, push and pull "
+             "sandbox images.")
 # This cyclopts cannot read a lazy command's docstring without importing it, so the one-line
 # summaries for the command list are given here; each command's own --help uses its docstring.
 _BUILD = "Build the layers `tsk run` here would use, plus the proxy image; only what is missing."
@@ -36,6 +37,10 @@ layers.command("tsk.cli.layers:build", help=_BUILD)
 layers.command("tsk.cli.layers:ls", help="List layer images: key, kind, name, size, last used, in use.")
 layers.command("tsk.cli.layers:why", help="For each layer of the target: a hit, or what changed since it last built.")
 layers.command("tsk.cli.layers:prune", help="Remove layers nothing needs (reachability plus age).")
+layers.command("tsk.cli.layers_remote:push", help="Push the targets' layers the registry lacks, by key.")
+layers.command("tsk.cli.layers_remote:pull", help="Pull the targets' layers missing here, by key; build nothing.")
+layers.command("tsk.cli.layers_remote:lock",
+               help="Write .tsk/layers.lock (keys and input digests); --check says what changed.")
 app.command(layers)
 
 template = App(name="template", help="Task templates (recipes): list, show and edit them.")

@@ -1,14 +1,17 @@
-"""`tsk layers build|ls|why|prune` (and `tsk docker build`)."""
+"""`tsk layers build|ls|why|prune` (and `tsk docker build`); push, pull and lock are in layers_remote.py."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from cyclopts import Parameter
 
 from tsk.cli.render import ago, console, emit_json, human_bytes
 from tsk.context import Context
 from tsk.layers.service import TargetRequest
+
+if TYPE_CHECKING:
+    from tsk.layers.service import BuildReport
 
 Json = Annotated[bool, Parameter(name="--json", negative=(), help="Print JSON for scripts.")]
 Stacks = Annotated[tuple[str, ...], Parameter(
@@ -19,6 +22,10 @@ Agents = Annotated[tuple[str, ...], Parameter(
 Project = Annotated[str | None, Parameter(
     help="Project name whose [project.NAME] settings apply (default: the repo's name).")]
 Repo = Annotated[str | None, Parameter(help="Repository to read config from (default: the current one).")]
+AllStacks = Annotated[bool, Parameter(negative=(), help="Every known stack (built-in and from config).")]
+Registry = Annotated[str | None, Parameter(
+    help="Registry repository for layers, e.g. ghcr.io/acme/tsk-layers (default: TSK_REGISTRY, then "
+         "[layers] registry).")]
 
 
 def _request(repo: str | None, project: str | None, stack: tuple[str, ...], agent: tuple[str, ...],
@@ -32,13 +39,18 @@ def build(
     agent: Agents = (),
     project: Project = None,
     repo: Repo = None,
-    all_stacks: Annotated[bool, Parameter(negative=(), help="Build every known stack.")] = False,
+    all_stacks: AllStacks = False,
     no_cache: Annotated[bool, Parameter(negative=(), help="Rebuild every layer of the target from scratch.")] = False,
     dry_run: Annotated[bool, Parameter(
         negative=(), help="Print each layer's Dockerfile, key and inputs; build nothing.")] = False,
+    push: Annotated[bool, Parameter(
+        negative=(), help="Then push every layer the registry lacks (the CI prewarm).")] = False,
+    registry: Registry = None,
     json: Json = False,
 ) -> int:
-    """Build the layers `tsk run` in this repo would use, plus the proxy image; only missing ones."""
+    """Build the layers `tsk run` in this repo would use, plus the proxy image; only missing ones.
+
+    With a registry configured, a missing layer is pulled by its key when the registry has it."""
     from tsk.layers import service
 
     ctx = Context()
@@ -58,18 +70,38 @@ def build(
     from tsk.cli.progress import BuildProgress
 
     with BuildProgress(quiet=json) as progress:
-        report = service.build(ctx, req, no_cache=no_cache, events=progress)
+        report = service.build(ctx, req, no_cache=no_cache, events=progress, registry=registry, push=push)
+    return render_report(report, json)
+
+
+def render_report(report: BuildReport, json: bool) -> int:
+    """One line per layer, then the summary; or the layers as JSON. Exit 1 when a layer is missing."""
     if json:
         emit_json(report.layers)
-        return 0
+        return 1 if report.count("missing") else 0
     out = console()
     for r in report.layers:
         slot = f"{r.kind}/{r.name}"
-        out.print(f"{r.status:>6}  {slot:<24} {r.key[:16]}  {r.seconds:7.2f}s  {r.image}", markup=False)
-    built = sum(1 for r in report.layers if r.status == "built")
-    out.print(f"{len(report.layers)} layers: {built} built, {len(report.layers) - built} hit "
-              f"(builder called {report.builder_calls} time(s))")
-    return 0
+        push = {"pushed": "  pushed", "present": "  in registry"}.get(r.pushed, "")
+        out.print(f"{r.status:>7}  {slot:<24} {r.key[:16]}  {r.seconds:7.2f}s  {r.image}{push}", markup=False)
+    out.print(summary(report), markup=False)
+    for warning in report.warnings:
+        out.print(f"warning: {warning}", markup=False)
+    return 1 if report.count("missing") else 0
+
+
+def summary(report: BuildReport) -> str:
+    rs = report.layers
+    pushed = sum(1 for r in rs if r.pushed == "pushed")
+    parts = [f"built {report.count('built')}", f"pulled {report.count('pulled')}", f"pushed {pushed}",
+             f"hit {report.count('hit')}"]
+    if report.count("missing"):
+        parts.append(f"missing {report.count('missing')}")
+    moved = [f"{human_bytes(sum(r.pulled_bytes for r in rs))} pulled",
+             f"{human_bytes(sum(r.pushed_bytes for r in rs))} pushed"]
+    where = f" ({report.registry})" if report.registry else ""
+    return (f"{len(rs)} layers{where}: " + ", ".join(parts) + "; " + ", ".join(moved)
+            + f" (builder called {report.builder_calls} time(s))")
 
 
 def ls(*, json: Json = False) -> int:

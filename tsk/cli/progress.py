@@ -1,4 +1,5 @@
-"""Live progress for layer builds: a rich display on a terminal, plain lines otherwise (both on stderr)."""
+"""Live progress for layer builds, pulls and pushes: a rich display on a terminal, plain lines otherwise
+(both on stderr). Warnings always print, even when the output is JSON."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 from types import TracebackType
 from typing import Any
 
+from tsk.cli.render import human_bytes
 from tsk.layers.plan import Layer
 from tsk.layers.store import LayerResult
 
@@ -39,9 +41,11 @@ class BuildProgress:
 
         table = Table.grid(padding=(0, 1))
         for slot, (state, detail) in self._rows.items():
-            mark = {"building": "[yellow]…[/]", "waiting": "[blue]⧗[/]", "built": "[green]✓[/]",
-                    "hit": "[green]✓[/]"}.get(state, " ")
-            elapsed = f"{time.monotonic() - self._t0[slot]:.0f}s" if state == "building" else ""
+            mark = {"building": "[yellow]…[/]", "pulling": "[yellow]↓[/]", "pushing": "[yellow]↑[/]",
+                    "waiting": "[blue]⧗[/]", "built": "[green]✓[/]", "pulled": "[green]✓[/]",
+                    "pushed": "[green]✓[/]", "hit": "[green]✓[/]"}.get(state, " ")
+            busy = state in ("building", "pulling", "pushing")
+            elapsed = f"{time.monotonic() - self._t0[slot]:.0f}s" if busy else ""
             table.add_row(mark, f"[bold]{slot}[/]", state, elapsed, f"[dim]{detail[-100:]}[/]")
         return table
 
@@ -64,11 +68,32 @@ class BuildProgress:
         self._set(layer, "waiting", "another tsk process is building this layer")
         self._say(f"waiting for another process building {layer.slot} (key {layer.key[:12]})")
 
+    def pulling(self, layer: Layer) -> None:
+        self._t0[layer.slot] = time.monotonic()
+        self._set(layer, "pulling", f"key {layer.key[:12]}")
+        self._say(f"looking for {layer.slot} (key {layer.key[:12]}) in the registry")
+
+    def pushing(self, layer: Layer) -> None:
+        self._t0[layer.slot] = time.monotonic()
+        self._set(layer, "pushing", f"key {layer.key[:12]}")
+        self._say(f"pushing {layer.slot} (key {layer.key[:12]})")
+
+    def warning(self, text: str) -> None:
+        if self._live is not None:
+            self._live.console.print(f"[yellow]warning:[/] {text}", markup=True, highlight=False)
+        else:
+            print(f"tsk: warning: {text}", file=sys.stderr, flush=True)
+
     def line(self, layer: Layer, text: str) -> None:
         if self._live is not None and text.strip():
             self._rows[layer.slot][1] = text.strip()
             self._live.update(self._render())
 
     def finished(self, layer: Layer, result: LayerResult) -> None:
-        self._set(layer, result.status, f"{result.seconds:.1f}s")
-        self._say(f"{result.status} {layer.slot} in {result.seconds:.1f}s")
+        if result.pushed == "pushed":
+            self._set(layer, "pushed", human_bytes(result.pushed_bytes))
+            self._say(f"pushed {layer.slot} ({human_bytes(result.pushed_bytes)})")
+            return
+        moved = f", {human_bytes(result.pulled_bytes)}" if result.status == "pulled" else ""
+        self._set(layer, result.status, f"{result.seconds:.1f}s{moved}")
+        self._say(f"{result.status} {layer.slot} in {result.seconds:.1f}s{moved}")

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from tsk.config.location import Loc, at
 from tsk.config.schema import EnvVar, LayersConfig, ProjectSettings, ServerConfig, SlotConfig, Volume
 from tsk.errors import ConfigError
+from tsk.layers.remote import valid_repository
 
 # Agent and stack names end up in image tags and layer file names, so keep them to what both allow.
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -49,10 +50,10 @@ def check_layers(layers: LayersConfig, loc: Loc, path: str | None) -> None:
     if layers.base_image is not None and not layers.base_image.strip():
         raise ConfigError(f"{at((*loc, 'base_image'))} must not be empty", path=path)
     registry = layers.registry
-    if registry is not None and (not registry or "://" in registry or any(c.isspace() for c in registry)):
+    if registry is not None and not valid_repository(registry):
         raise ConfigError(f"{at((*loc, 'registry'))} must be an OCI repository such as "
                           f"\"registry.example.com/team/tsk\", got \"{registry}\"", path=path,
-                          hint="leave out the scheme (https://)")
+                          hint="a host, then a lowercase path; leave out the scheme (https://), any :tag and @digest")
     if isinstance(layers.ca_certs, tuple):
         for i, cert in enumerate(layers.ca_certs):
             if not cert:

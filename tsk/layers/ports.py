@@ -26,6 +26,11 @@ class ContainerInfo(msgspec.Struct, frozen=True, kw_only=True):
     labels: dict[str, str] = {}
 
 
+class Pulled(msgspec.Struct, frozen=True, kw_only=True):
+    image: ImageInfo
+    bytes: int  # what was downloaded (compressed blobs the engine did not have)
+
+
 class Engine(Protocol):
     def image(self, ref: str) -> ImageInfo | None: ...
 
@@ -36,6 +41,18 @@ class Engine(Protocol):
     def remove_image(self, ref: str) -> None: ...
 
     def tag(self, image_id: str, ref: str) -> None: ...
+
+    def pull(self, ref: str, on_line: Callable[[str], None]) -> Pulled | None:
+        """None when the registry has no such tag; RegistryError when it cannot be asked."""
+        ...
+
+    def push(self, ref: str, on_line: Callable[[str], None]) -> int:
+        """Push a local tag; returns the bytes uploaded. RegistryError when the push fails."""
+        ...
+
+    def remote_digest(self, ref: str) -> str | None:
+        """The manifest digest the registry has for `ref` (no download), None when it has none."""
+        ...
 
 
 class Builder(Protocol):

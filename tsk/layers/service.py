@@ -3,12 +3,14 @@ chains to the store. They return result structs; the CLI renders them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
 
-from tsk.errors import TskError
+from tsk.errors import TskError, UsageError
 from tsk.layers import ca, catalog
 from tsk.layers.plan import Layer, plan_chain
 from tsk.layers.store import BuildEvents, LayerResult, Store
@@ -16,6 +18,7 @@ from tsk.layers.store import BuildEvents, LayerResult, Store
 if TYPE_CHECKING:
     from tsk.config.schema import ResolvedConfig
     from tsk.context import Context
+    from tsk.layers.remote import Remote
 
 
 class TargetRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,6 +39,11 @@ class BuildReport(msgspec.Struct, kw_only=True):
     targets: list[str]
     layers: list[LayerResult]
     builder_calls: int
+    registry: str | None = None
+    warnings: list[str] = []
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.layers if r.status == status)
 
 
 class MissingBaseImage(TskError):
@@ -86,23 +94,103 @@ def targets(ctx: Context, req: TargetRequest, cfg: ResolvedConfig | None = None)
     return out
 
 
-def make_store(ctx: Context, events: BuildEvents | None = None) -> Store:
+def make_store(ctx: Context, events: BuildEvents | None = None, registry: str | None = None) -> Store:
+    """A store over the context's engine. Its registry is `registry`, else the one the context resolves
+    (TSK_REGISTRY, then `[layers] registry` of the config this command resolved): that is how `tsk run`
+    pulls on a miss. Making the store touches nothing; the hit path never asks the registry."""
+    from tsk.layers.remote import Remote
+
+    repository = ctx.registry(registry)
     return Store(engine=ctx.engine, builder=ctx.builder_factory, index=ctx.index,
-                 locks=ctx.paths.locks, scratch=ctx.paths.cache / "contexts", events=events)
+                 locks=ctx.paths.locks, scratch=ctx.paths.cache / "contexts", events=events,
+                 remote=None if repository is None else Remote(ctx.engine, repository))
 
 
-def build(ctx: Context, req: TargetRequest, *, no_cache: bool = False,
-          events: BuildEvents | None = None) -> BuildReport:
-    store = make_store(ctx, events)
-    seen: set[str] = set()
-    results: list[LayerResult] = []
+def build(ctx: Context, req: TargetRequest, *, no_cache: bool = False, events: BuildEvents | None = None,
+          registry: str | None = None, push: bool = False) -> BuildReport:
+    """Make every layer of the targets exist (pulling what the registry has, building the rest); with
+    `push`, then upload every layer the registry lacks (the CI prewarm)."""
     tgts = targets(ctx, req)
-    for tgt in tgts:
-        for res in store.ensure(tgt.chain, no_cache=no_cache):
-            if res.key not in seen:  # stacks share the base; report each layer once
+    store = make_store(ctx, events, registry)
+    if push:
+        _require_remote(store, "build --push")
+    results = _unique(store.ensure(t.chain, no_cache=no_cache) for t in tgts)
+    if push:
+        _push(store, tgts, results)
+    return BuildReport(targets=[t.label for t in tgts], layers=results, builder_calls=store.builder_calls,
+                       registry=None if store.remote is None else store.remote.repository, warnings=store.warnings)
+
+
+def push(ctx: Context, req: TargetRequest, *, registry: str | None = None,
+         events: BuildEvents | None = None) -> BuildReport:
+    """Upload every layer of the targets that the registry lacks; every layer must exist here."""
+    tgts = targets(ctx, req)
+    store = make_store(ctx, events, registry)
+    remote = _require_remote(store, "push")
+    results: list[LayerResult] = []
+    for layer in _unique_layers(tgts):
+        info = ctx.engine.image(layer.tag)
+        if info is None:
+            raise MissingLayer(f"{layer.slot} ({layer.key[:16]}) is not built here, so it cannot be pushed",
+                               hint="build first: `tsk layers build --push` builds what is missing, then pushes")
+        results.append(LayerResult(kind=layer.kind, name=layer.name, key=layer.key, image=layer.tag, status="hit",
+                                   seconds=0.0, image_id=info.id, size=info.size))
+    _push(store, tgts, results)
+    return BuildReport(targets=[t.label for t in tgts], layers=results, builder_calls=0, registry=remote.repository)
+
+
+def pull(ctx: Context, req: TargetRequest, *, registry: str | None = None,
+         events: BuildEvents | None = None) -> BuildReport:
+    """Pull every layer of the targets this engine lacks; never build. Layers the registry lacks are `missing`."""
+    tgts = targets(ctx, req)
+    store = make_store(ctx, events, registry)
+    remote = _require_remote(store, "pull")
+    results = _unique(store.fetch(t.chain) for t in tgts)
+    return BuildReport(targets=[t.label for t in tgts], layers=results, builder_calls=0, registry=remote.repository)
+
+
+class MissingLayer(TskError):
+    pass
+
+
+def _require_remote(store: Store, what: str) -> Remote:
+    from tsk.layers.remote import HOW_TO_SET
+
+    if store.remote is None:
+        raise UsageError(f"`tsk layers {what}` needs a registry and none is configured", hint=HOW_TO_SET)
+    return store.remote
+
+
+def _unique(chains: Iterable[list[LayerResult]]) -> list[LayerResult]:
+    """Stacks share the base, agents share the stack: report each layer once."""
+    seen: set[str] = set()
+    out: list[LayerResult] = []
+    for results in chains:
+        for res in results:
+            if res.key not in seen:
                 seen.add(res.key)
-                results.append(res)
-    return BuildReport(targets=[t.label for t in tgts], layers=results, builder_calls=store.builder_calls)
+                out.append(res)
+    return out
+
+
+def _unique_layers(tgts: list[Target]) -> list[Layer]:
+    return list({layer.key: layer for t in tgts for layer in t.chain}.values())
+
+
+def _push(store: Store, tgts: list[Target], results: list[LayerResult]) -> None:
+    """Push, bottom-up, each layer the registry lacks (one manifest lookup each, no download)."""
+    remote = store.remote
+    assert remote is not None
+    by_key = {r.key: r for r in results}
+    for layer in _unique_layers(tgts):
+        res = by_key[layer.key]
+        if remote.has(layer):
+            res.pushed = "present"
+            continue
+        store.events.pushing(layer)
+        res.pushed_bytes = remote.push(layer, partial(store.events.line, layer))
+        res.pushed = "pushed"
+        store.events.finished(layer, res)
 
 
 class PlannedLayer(msgspec.Struct, kw_only=True):

@@ -1,25 +1,29 @@
-"""The store's executor: the hit path (one engine lookup, no builder) and the miss path (build only
-the missing layers, each under a per-key lock shared by every process, checked again once held)."""
+"""The store's executor: the hit path (one engine lookup, no builder, no registry) and the miss path
+(pull from the registry what it has, build only what is still missing, each layer under a per-key lock
+shared by every process, checked again once held)."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, Protocol
 
 import msgspec
 from filelock import FileLock, Timeout
 
-from tsk.errors import EngineError
+from tsk.errors import EngineError, RegistryError
 from tsk.layers.index import LayerIndex
 from tsk.layers.keys import SCHEMA_VERSION
 from tsk.layers.plan import Layer
 from tsk.layers.ports import Builder, Engine
+from tsk.layers.remote import Remote
 
-Status = Literal["hit", "built", "pulled"]
+# "missing": `tsk layers pull` found the layer neither here nor in the registry (ensure never says it).
+Status = Literal["hit", "built", "pulled", "missing"]
 
 
 class LayerResult(msgspec.Struct, kw_only=True):
@@ -31,13 +35,20 @@ class LayerResult(msgspec.Struct, kw_only=True):
     seconds: float
     image_id: str = ""
     size: int = 0
+    pulled_bytes: int = 0  # downloaded from the registry for this layer
+    pushed: Literal["", "pushed", "present"] = ""  # `--push`: uploaded now, or the registry had it already
+    pushed_bytes: int = 0
+    warning: str = ""  # e.g. the registry was unreachable, so this layer was built instead
 
 
 class BuildEvents(Protocol):
     def started(self, layer: Layer) -> None: ...
     def waiting(self, layer: Layer) -> None: ...
+    def pulling(self, layer: Layer) -> None: ...
+    def pushing(self, layer: Layer) -> None: ...
     def line(self, layer: Layer, text: str) -> None: ...
     def finished(self, layer: Layer, result: LayerResult) -> None: ...
+    def warning(self, text: str) -> None: ...
 
 
 class NoEvents:
@@ -47,10 +58,19 @@ class NoEvents:
     def waiting(self, layer: Layer) -> None:
         pass
 
+    def pulling(self, layer: Layer) -> None:
+        pass
+
+    def pushing(self, layer: Layer) -> None:
+        pass
+
     def line(self, layer: Layer, text: str) -> None:
         pass
 
     def finished(self, layer: Layer, result: LayerResult) -> None:
+        pass
+
+    def warning(self, text: str) -> None:
         pass
 
 
@@ -76,8 +96,11 @@ class Store:
         locks: Path,
         scratch: Path,
         events: BuildEvents | None = None,
+        remote: Remote | None = None,
     ) -> None:
         self.engine = engine
+        self.remote = remote
+        self.warnings: list[str] = []
         self._builder_factory = builder
         self._builder: Builder | None = None
         self.index = index
@@ -101,37 +124,117 @@ class Store:
         return self.engine.image(chain[-1].tag) is not None
 
     def ensure(self, chain: tuple[Layer, ...], *, no_cache: bool = False) -> list[LayerResult]:
-        """Make every layer of the chain exist; build only what is missing."""
+        """Make every layer of the chain exist: pull what the registry has, build only what is still missing."""
         t0 = time.perf_counter()
         if not no_cache and self.lookup(chain):
             self.index.touch(chain)
             spent = time.perf_counter() - t0
             return [_result(layer, "hit", spent if layer is chain[-1] else 0.0) for layer in chain]
 
-        # Walk down from the leaf to the nearest layer that exists; everything above it is built.
-        first_missing = 0
+        first_missing = 0 if no_cache else self._first_missing(chain)
+        done: dict[str, LayerResult] = {layer.key: _result(layer, "hit", 0.0) for layer in chain[:first_missing]}
         if not no_cache:
-            for i in range(len(chain) - 2, -1, -1):
-                if self.engine.image(chain[i].tag) is not None:
-                    first_missing = i + 1
-                    break
-        results = [_result(layer, "hit", 0.0) for layer in chain[:first_missing]]
+            done.update(self._pull_missing(chain[first_missing:]))
         for layer in chain[first_missing:]:
-            results.append(self._build_one(layer, no_cache=no_cache))
+            if layer.key not in done:
+                done[layer.key] = self._build_one(layer, no_cache=no_cache)
         self.index.touch(chain)
+        results = [done[layer.key] for layer in chain]
+        if self.warnings and not any(r.warning for r in results):
+            # Say it on the first layer this chain could not pull, so a result struct carries it too.
+            first = next((r for r in results if r.status == "built"), None)
+            if first is not None:
+                first.warning = self.warnings[0]
         return results
 
-    def _build_one(self, layer: Layer, *, no_cache: bool) -> LayerResult:
+    def fetch(self, chain: tuple[Layer, ...]) -> list[LayerResult]:
+        """`tsk layers pull`: make the chain's layers exist by pulling only; never build. A layer the registry
+        lacks is `missing`; a registry that fails is an error here, since pulling is all that was asked."""
+        first_missing = self._first_missing(chain) if not self.lookup(chain) else len(chain)
+        done = {layer.key: _result(layer, "hit", 0.0) for layer in chain[:first_missing]}
+        done.update(self._pull_missing(chain[first_missing:], strict=True))
+        self.index.touch(chain)
+        return [done.get(layer.key) or _result(layer, "missing", 0.0) for layer in chain]
+
+    def _first_missing(self, chain: tuple[Layer, ...]) -> int:
+        """Walk down from just below the leaf to the nearest layer that exists; everything above it is missing."""
+        for i in range(len(chain) - 2, -1, -1):
+            if self.engine.image(chain[i].tag) is not None:
+                return i + 1
+        return 0
+
+    def _pull_missing(self, missing: tuple[Layer, ...], *, strict: bool = False) -> dict[str, LayerResult]:
+        """Pull the highest missing layer the registry has (the leaf first: one pull brings every blob a
+        sandbox needs), then the missing layers below it, so the local store holds the whole chain for later
+        builds on top of it. A registry failure is a warning (or, when `strict`, an error)."""
+        out: dict[str, LayerResult] = {}
+        if self.remote is None or not missing:
+            return out
+        top = None
+        for i in range(len(missing) - 1, -1, -1):
+            res = self._pull_one(missing[i], strict=strict)
+            if res is not None:
+                out[res.key], top = res, i
+                break
+            if not self.remote.usable:
+                return out
+        if top is None:  # the registry has none of them
+            return out
+        for layer in missing[:top]:
+            res = self._pull_one(layer, strict=strict)
+            if res is not None:
+                out[res.key] = res
+            elif not self.remote.usable:
+                break
+        return out
+
+    def _pull_one(self, layer: Layer, *, strict: bool) -> LayerResult | None:
+        assert self.remote is not None
+        if not self.remote.usable or layer.key in self.remote.tried:
+            return None
+        with self._locked(layer):
+            t0 = time.perf_counter()
+            info = self.engine.image(layer.tag)  # someone may have made it while we waited for the lock
+            if info is not None:
+                return _result(layer, "hit", time.perf_counter() - t0, info.id, info.size)
+            self.events.pulling(layer)
+            try:
+                got = self.remote.pull(layer, lambda text: self.events.line(layer, text))
+            except RegistryError as exc:
+                if strict:
+                    raise
+                text = f"{exc.message}; building instead (the registry is skipped for the rest of this run)"
+                self.warnings.append(text)
+                self.events.warning(text)
+                return None
+            if got is None:
+                return None
+            seconds = time.perf_counter() - t0
+            self.index.record_build(layer, image_id=got.image.id, size=got.image.size, seconds=seconds)
+            result = _result(layer, "pulled", seconds, got.image.id, got.image.size)
+            result.pulled_bytes = got.bytes
+            self.events.finished(layer, result)
+            return result
+
+    @contextmanager
+    def _locked(self, layer: Layer) -> Iterator[None]:
+        """The per-key lock every process shares; says so when another process holds it."""
         self.locks.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.locks / f"{layer.key}.lock"))
-        t0 = time.perf_counter()
         try:
             lock.acquire(timeout=0)
         except Timeout:
             self.events.waiting(layer)
             lock.acquire()
         try:
-            # Someone may have built it while we waited for the lock.
+            yield
+        finally:
+            lock.release()
+
+    def _build_one(self, layer: Layer, *, no_cache: bool) -> LayerResult:
+        with self._locked(layer):
+            t0 = time.perf_counter()
+            # Someone may have built (or pulled) it while we waited for the lock.
             if not no_cache:
                 info = self.engine.image(layer.tag)
                 if info is not None:
@@ -156,8 +259,6 @@ class Store:
             result = _result(layer, "built", seconds, info.id, info.size)
             self.events.finished(layer, result)
             return result
-        finally:
-            lock.release()
 
     def _context(self, layer: Layer) -> Path:
         """A build context holding only the Dockerfile and the files the snippet reads."""
