@@ -99,6 +99,18 @@ def nonce() -> str:
 
 
 @pytest.fixture
+def unique_base(engine, nonce: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A base image with an id of its own (a label changes the image config, hence the id), so every
+    layer key above it is unique to the test: "a fresh machine" is then exactly those images, and
+    removing them never touches a layer another test or person uses."""
+    ref = f"tsk-test-base:{nonce}"
+    subprocess.run(["docker", "build", "-q", "-t", ref, "-"], input=f"FROM {BASE_IMAGE}\nLABEL dev.tsk.test={nonce}\n",
+                   text=True, capture_output=True, check=True)
+    yield ref
+    engine.remove_image(ref)
+
+
+@pytest.fixture
 def docker_log(tmp_path: Path) -> tuple[dict[str, str], Path]:
     """A PATH whose `docker` logs every invocation, then runs the real CLI: counts BuildKit calls
     made by a whole tsk process."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
@@ -23,16 +24,23 @@ def _project_repo(path: Path, setup: str) -> Path:
     return make_repo(path, {"README.md": "x\n", ".tsk/tsk.toml": f"stack = \"default\"\nagent = \"exec\"\nsetup = '''\n{setup}\n'''\n"})
 
 
-def test_cold_build_then_warm_hit_makes_no_buildkit_call(engine, tmp_path: Path, docker_log) -> None:
+def test_cold_build_then_warm_hit_makes_no_buildkit_call(engine, tmp_path: Path, docker_log, unique_base) -> None:
     env, log = docker_log
-    repo = make_repo(tmp_path / "plain")
+    # A chain of its own (a base image with its own id): cold here, whatever the machine has built.
+    repo = make_repo(tmp_path / "plain", {"README.md": "x\n", ".tsk/tsk.toml": f'[layers]\nbase_image = "{unique_base}"\n'})
     planned = json.loads(run_tsk("layers", "build", "--dry-run", "--json", "--stack", "default", "--agent", "exec",
                                  cwd=repo).stdout)
     assert [p["kind"] for p in planned] == ["base", "stack", "agent", "proxy"]
-    for c in engine.container_labels("dev.tsk.kind=proxy"):  # a running proxy holds its image
-        engine.container_remove(c.name)
-    for p in planned:  # as a fresh machine: none of these images exist
-        engine.remove_image(p["image"])
+    assert all(engine.image(p["image"]) is None for p in planned)
+    try:
+        _cold_then_warm(engine, repo, env, log, planned)
+    finally:
+        for p in reversed(planned):
+            with contextlib.suppress(Exception):
+                engine.remove_image(p["image"])
+
+
+def _cold_then_warm(engine, repo: Path, env: dict[str, str], log: Path, planned: list[dict]) -> None:  # type: ignore[no-untyped-def]
     cold = _build(repo, "--stack", "default", "--agent", "exec", env=env)
     assert [(r["kind"], r["status"]) for r in cold] == [("base", "built"), ("stack", "built"), ("agent", "built"),
                                                         ("proxy", "built")]
@@ -50,7 +58,7 @@ def test_cold_build_then_warm_hit_makes_no_buildkit_call(engine, tmp_path: Path,
     from tsk.context import Context
     from tsk.layers import service
 
-    report = service.build(Context(cwd=repo), service.TargetRequest(stacks=("default",), agents=("exec",)))
+    report = service.build(Context(cwd=repo), service.TargetRequest(repo=str(repo), stacks=("default",), agents=("exec",)))
     assert report.builder_calls == 0 and {r.status for r in report.layers} == {"hit"}
 
     labels = engine.image(cold[2]["image"]).labels

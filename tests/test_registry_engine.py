@@ -9,26 +9,15 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import BASE_IMAGE, buildx_builds, make_repo, run_tsk
+from conftest import buildx_builds, make_repo, run_tsk
 from registry_server import failing_registry, free_port, registry, tags
 
 pytestmark = pytest.mark.docker
 
 REPOSITORY = "tsk/layers"
-
-
-@pytest.fixture
-def unique_base(engine, nonce: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A base image with an id of its own (a label changes the image config, hence the id)."""
-    ref = f"tsk-test-base:{nonce}"
-    subprocess.run(["docker", "build", "-q", "-t", ref, "-"], input=f"FROM {BASE_IMAGE}\nLABEL dev.tsk.test={nonce}\n",
-                   text=True, capture_output=True, check=True)
-    yield ref
-    engine.remove_image(ref)
 
 
 def _config(base: str | None, registry_ref: str, setup: str) -> str:
