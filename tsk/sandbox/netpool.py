@@ -46,10 +46,8 @@ def claim(engine: NetworkEngine, *, fingerprint: str, proxy: str, alias: str, ru
     d = runtime_dir / "netpool" / fingerprint
     d.mkdir(parents=True, exist_ok=True)
     for slot in range(SLOTS):
-        lock = FileLock(str(d / f"{slot}.lock"), thread_local=False)
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
+        lock = _try_hold(d / f"{slot}.lock")
+        if lock is None:
             continue
         name = network_name(fingerprint, runtime_dir, slot)
         try:
@@ -85,12 +83,19 @@ def idle_networks(fingerprint: str, runtime_dir: Path) -> list[tuple[str, FileLo
     held = []
     for slot in range(SLOTS):
         path = d / f"{slot}.lock"
-        if not path.exists():
-            continue
-        lock = FileLock(str(path), thread_local=False)
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
+        lock = _try_hold(path) if path.exists() else None
+        if lock is None:
             continue
         held.append((network_name(fingerprint, runtime_dir, slot), lock))
     return held
+
+
+def _try_hold(path: Path) -> FileLock | None:
+    """The slot's lock, held, or None when a task holds it. Locks are per open file (not per thread),
+    so two workers of one server exclude each other too."""
+    lock = FileLock(str(path), thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return None
+    return lock

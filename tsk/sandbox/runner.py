@@ -5,30 +5,27 @@ record lives in the task database, the agent's log in the task dir."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
-from tsk.agents import get_agent
-from tsk.agents.base import AGENT_HOME, AgentResult
+from tsk.agents.base import AgentResult
 from tsk.agents.events import encode_event, render
 from tsk.errors import TskError
-from tsk.sandbox import netpool
-from tsk.sandbox import plan as sandbox_plan
-from tsk.sandbox.proxy import PROXY_ALIAS, ensure_proxy, plan_proxy, reap_idle, touch
+from tsk.sandbox.provision import Prepared, RunEvents, agent_for, cleanup, provision, task_config, timed
 from tsk.tasks import model
 from tsk.tasks.model import Task
 
 if TYPE_CHECKING:
     from tsk.config.schema import ResolvedConfig
     from tsk.context import Context
-    from tsk.layers.store import BuildEvents
+
+__all__ = ["RunEvents", "RunRequest", "RunResult", "create_task", "execute", "fetch_work", "run_task", "shell_task",
+           "task_config"]
 
 
 class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,13 +42,6 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
     privileged: bool | None = None
 
 
-class RunEvents(Protocol):
-    def phase(self, name: str, seconds: float) -> None: ...
-    def line(self, text: str) -> None: ...
-    def note(self, text: str) -> None: ...
-    def build_events(self) -> BuildEvents | None: ...
-
-
 class TaskStore(Protocol):
     """What the executor needs from the task database (tsk/queue/db.py's Store)."""
 
@@ -66,39 +56,6 @@ class RunResult(msgspec.Struct, kw_only=True):
     exit_code: int
 
 
-class Prepared(msgspec.Struct, kw_only=True):
-    """Everything a started container needs, for `tsk run` and `tsk shell` alike."""
-
-    task: Task
-    task_dir: str
-    container: str
-    network: str | None
-    volume: str
-    proxy: str | None
-    claim: Any = None  # the held task network (tsk.sandbox.netpool.Claim)
-
-
-def host_facts(repo: Path) -> sandbox_plan.HostFacts:
-    from tsk import proc
-
-    def git(key: str) -> str:
-        done = proc.run(["git", "-C", str(repo), "config", "--get", key], check=False)
-        return done.stdout.decode(errors="replace").strip()
-
-    return sandbox_plan.HostFacts(uid=os.getuid(), gid=os.getgid(), git_name=git("user.name") or "tsk",
-                                  git_email=git("user.email") or "tsk@localhost", home=str(Path.home()))
-
-
-@contextmanager
-def timed(task: Task, name: str, ui: RunEvents) -> Iterator[None]:
-    t0 = time.perf_counter()
-    try:
-        yield
-    finally:
-        task.timings[name] = round(time.perf_counter() - t0, 4)
-        ui.phase(name, task.timings[name])
-
-
 def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[str, ...] = (),
                 cfg: ResolvedConfig | None = None) -> Task:
     """What `tsk add` does at add time, with no engine: resolve the config (or reuse `cfg`, a retry's),
@@ -111,7 +68,7 @@ def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[
     if cfg is None:
         cli = ProjectSettings(agent=req.agent, stack=req.stack, sudo=req.sudo, privileged=req.privileged)
         cfg = ctx.config(repo, cli=cli, project=req.project)
-    get_agent(cfg.agent, known_extra=[n for n, s in cfg.agent_config.items() if s.setup])
+    agent_for(cfg)  # an unknown agent is refused at add time, with the list of known ones
     task_id = model.new_id()
     first_line = next((ln for ln in req.instructions.splitlines() if ln.strip()), "")
     name = model.slug(req.name or first_line or "task")
@@ -134,83 +91,6 @@ def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[
         task.source_commit = snap.source_commit
     model.save(task, tdir)
     return task
-
-
-def task_config(task: Task) -> ResolvedConfig:
-    """The config the task was created with (kept with it, so a queued task runs as it was added)."""
-    from tsk.config.schema import ResolvedConfig
-
-    return msgspec.convert(task.config, ResolvedConfig)
-
-
-def _provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool) -> Prepared:
-    """Image, proxy, network, credentials, run.sh, overlay volume, a created (not started) container."""
-    from tsk.layers import service
-    from tsk.sandbox.snapshot import commit_script, load_snapshot, overlay_volume_opts, prepare_script
-
-    task, tdir, task_id = made.task, Path(made.task_dir), made.task.id
-    repo = Path(task.repo)
-    cfg = task_config(task)
-    agent = get_agent(cfg.agent, known_extra=[n for n, s in cfg.agent_config.items() if s.setup])
-    snap = load_snapshot(tdir)
-    with timed(task, "image", ui):
-        targets = service.targets(ctx, service.TargetRequest(repo=str(repo), stacks=(cfg.stack,),
-                                                             agents=(cfg.agent,)), cfg)
-        store = service.make_store(ctx, ui.build_events())
-        for tgt in targets:
-            store.ensure(tgt.chain)
-        image = targets[0].chain[-1].tag
-        proxy_image = targets[-1].chain[-1].tag
-    task.image = image
-
-    proxy_name: str | None = None
-    pplan = None
-    if task.network_isolation:
-        with timed(task, "proxy", ui):
-            pplan = plan_proxy(squid_conf=cfg.squid_conf, host_ports=tuple(cfg.host_ports), image=proxy_image,
-                               cache_dir=ctx.paths.cache)
-            reused = ensure_proxy(ctx.engine, pplan, ctx.paths.runtime)  # type: ignore[arg-type]
-            proxy_name = made.proxy = pplan.name
-            ui.note(f"proxy {pplan.name} {'reused' if reused else 'started'}")
-    network: str | None = None
-    with timed(task, "network", ui):
-        if proxy_name is not None and pplan is not None:
-            made.claim = netpool.claim(ctx.engine, fingerprint=pplan.fingerprint,  # type: ignore[arg-type]
-                                       proxy=proxy_name, alias=PROXY_ALIAS, runtime_dir=ctx.paths.runtime)
-            network = made.network = made.claim.name
-
-    with timed(task, "container_create", ui):
-        host = host_facts(repo)
-        home = tdir / "home"
-        for cred in agent.credential_files(Path(host.home), ctx.environ):
-            dest = home / os.path.relpath(cred.container_path, AGENT_HOME)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(cred.content)
-            dest.chmod(cred.mode)
-        wd = sandbox_plan.workdir(cfg.project)
-
-        argv = ["bash", "-l"] if interactive else agent.command(sandbox_plan.INSTRUCTIONS)
-        script = sandbox_plan.run_script(
-            agent_argv=argv, prepare=prepare_script(snap, wd),
-            baseline=commit_script(wd, "tsk: uncommitted changes in the working tree when the task was created"),
-            commit=commit_script(wd, f"tsk: work left uncommitted by {cfg.agent} in task {task_id}"),
-            wait_for_proxy=network is not None, merge_stderr=cfg.agent not in ("claude", "codex"),
-            interactive=interactive)
-        (tdir / "run.sh").write_text(script)
-        volume = made.volume = f"tsk-task-{task_id}"
-        engine: Any = ctx.engine
-        engine.volume_create(volume, driver_opts=overlay_volume_opts(snap, tdir),
-                             labels={"dev.tsk.kind": "task-volume", "dev.tsk.task": task_id})
-        env = sandbox_plan.container_env(cfg, agent_env=agent.env(ctx.environ), host=host, task_id=task_id,
-                                         isolated=network is not None)
-        mounts = sandbox_plan.container_mounts(cfg, volume=volume, task_dir=tdir, git_dir=snap.git_dir,
-                                               changes_dir=snap.changes_dir, ro_mounts=snap.ro_mounts,
-                                               project=cfg.project)
-        spec = sandbox_plan.container_spec(cfg, task_id=task_id, image=image, env=env, mounts=mounts, host=host,
-                                           network=network, project=cfg.project, sudo=cfg.sudo,
-                                           privileged=cfg.privileged, interactive=interactive)
-        made.container = engine.container_create(spec)
-    return made
 
 
 def _lines(chunks: Iterable[bytes], raw: Any) -> Iterator[str]:
@@ -247,15 +127,14 @@ def execute(ctx: Context, task: Task, ui: RunEvents, store: TaskStore, *,
     log, fetch the work, clean up, record the result. A cancel request in the store (`tsk cancel`, a
     server shutting down) stops the container; its partial work still comes back."""
     tdir = model.task_dir(ctx.paths.data, task.id)
-    p = Prepared(task=task, task_dir=str(tdir), container="", network=None, volume="", proxy=None)
+    p = Prepared(task=task, task_dir=str(tdir))
     engine: Any = ctx.engine
-    agent = get_agent(task.agent, known_extra=[task.agent])
     cancel: str | None = None
     setup_error: BaseException | None = None
     events: list[Any] = []
     try:
         try:
-            _provision(ctx, ui, made=p, interactive=False)
+            provision(ctx, ui, made=p, interactive=False)
         except Exception as exc:
             setup_error = exc
             raise
@@ -274,7 +153,7 @@ def execute(ctx: Context, task: Task, ui: RunEvents, store: TaskStore, *,
             try:
                 with (tdir / "output" / "agent.raw.log").open("ab") as raw, \
                         (tdir / "output" / "agent.log").open("ab") as log:
-                    for event in agent.parse(_lines(engine.container_logs(p.container), raw)):
+                    for event in p.agent.parse(_lines(engine.container_logs(p.container), raw)):
                         events.append(event)
                         log.write(encode_event(event) + b"\n")
                         log.flush()
@@ -285,7 +164,7 @@ def execute(ctx: Context, task: Task, ui: RunEvents, store: TaskStore, *,
                 engine.container_stop(p.container, timeout=20)
             exit_code = engine.container_wait(p.container)
             _inner_timings(task, tdir, time.perf_counter() - t0, ui)
-            result: AgentResult = agent.result(events, exit_code)
+            result: AgentResult = p.agent.result(events, exit_code)
             cancel = cancel or store.cancel_requested(task.id)
             with timed(task, "fetch", ui):
                 fetch_work(task, tdir)
@@ -369,24 +248,6 @@ def _inner_timings(task: Task, tdir: Path, total: float, ui: RunEvents) -> None:
         ui.phase("agent", task.timings["agent"])
 
 
-def cleanup(ctx: Context, p: Prepared) -> None:
-    """Remove what the task made on the engine; keep the task dir's record and output."""
-    engine: Any = ctx.engine
-    if p.container:
-        engine.container_remove(p.container)
-    if p.claim is not None:  # the network stays, with its proxy, for the next task
-        netpool.release(p.claim)
-        p.claim = None
-    if p.volume:
-        engine.volume_remove(p.volume)
-    tdir = Path(p.task_dir)
-    for sub in ("upper", "work", "git", "changes"):
-        shutil.rmtree(tdir / sub, ignore_errors=True)
-    if p.proxy is not None:
-        touch(p.proxy.removeprefix("tsk-proxy-"), ctx.paths.runtime)
-        reap_idle(engine, ctx.paths.runtime, idle_seconds=float(ctx.environ.get("TSK_PROXY_IDLE_SECONDS", "900")))
-
-
 def shell_task(ctx: Context, req: RunRequest, ui: RunEvents) -> RunResult:
     """`tsk shell`: the task's sandbox with the user's terminal attached to a login shell."""
     from tsk import proc
@@ -395,12 +256,12 @@ def shell_task(ctx: Context, req: RunRequest, ui: RunEvents) -> RunResult:
     task = create_task(ctx, req, ui)
     task.status = "RUNNING"
     tdir = model.task_dir(ctx.paths.data, task.id)
-    p = Prepared(task=task, task_dir=str(tdir), container="", network=None, volume="", proxy=None)
+    p = Prepared(task=task, task_dir=str(tdir))
     store = Store(ctx.paths.data)
     store.add(task, instructions=req.instructions, reason="tsk shell", owner=owner_id())
     try:
         try:
-            _provision(ctx, ui, made=p, interactive=True)
+            provision(ctx, ui, made=p, interactive=True)
         except BaseException as exc:
             task.status = "FAILED"
             task.error = exc.message if isinstance(exc, TskError) else f"{type(exc).__name__}: {exc}"

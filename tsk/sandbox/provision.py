@@ -1,0 +1,168 @@
+"""The engine half of a task: from a recorded task with its snapshot to a created (not started)
+container (image, proxy, pooled network, credentials, run script, overlay volume), and back again
+(`cleanup`). `tsk/sandbox/runner.py` drives it for `tsk run`, `tsk shell` and server workers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
+
+from tsk.agents import get_agent
+from tsk.agents.base import AGENT_HOME
+from tsk.sandbox import netpool
+from tsk.sandbox import plan as sandbox_plan
+from tsk.sandbox.proxy import PROXY_ALIAS, ensure_proxy, plan_proxy, reap_idle, touch
+from tsk.tasks.model import Task
+
+if TYPE_CHECKING:
+    from tsk.config.schema import ResolvedConfig
+    from tsk.context import Context
+    from tsk.layers.store import BuildEvents
+
+
+class RunEvents(Protocol):
+    def phase(self, name: str, seconds: float) -> None: ...
+    def line(self, text: str) -> None: ...
+    def note(self, text: str) -> None: ...
+    def build_events(self) -> BuildEvents | None: ...
+
+
+class Prepared(msgspec.Struct, kw_only=True):
+    """Everything a started container needs, for `tsk run` and `tsk shell` alike."""
+
+    task: Task
+    task_dir: str
+    container: str = ""
+    volume: str = ""
+    proxy: str | None = None
+    claim: netpool.Claim | None = None  # the held task network; None without network isolation
+    agent: Any = None  # the agent plugin, once provisioned
+
+
+def host_facts(repo: Path) -> sandbox_plan.HostFacts:
+    from tsk import proc
+
+    done = proc.run(["git", "-C", str(repo), "config", "--get-regexp", r"^user\.(name|email)$"], check=False)
+    found: dict[str, str] = {}
+    for line in done.stdout.decode(errors="replace").splitlines():
+        key, _, value = line.partition(" ")
+        found[key] = value.strip()  # the last one wins, as with `git config --get`
+    return sandbox_plan.HostFacts(uid=os.getuid(), gid=os.getgid(), git_name=found.get("user.name") or "tsk",
+                                  git_email=found.get("user.email") or "tsk@localhost", home=str(Path.home()))
+
+
+@contextmanager
+def timed(task: Task, name: str, ui: RunEvents) -> Iterator[None]:
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        task.timings[name] = round(time.perf_counter() - t0, 4)
+        ui.phase(name, task.timings[name])
+
+
+def agent_for(cfg: ResolvedConfig) -> Any:
+    """The agent plugin the config names; one from config counts when it has its own setup layer."""
+    return get_agent(cfg.agent, known_extra=[n for n, s in cfg.agent_config.items() if s.setup])
+
+
+def task_config(task: Task) -> ResolvedConfig:
+    """The config the task was created with (kept with it, so a queued task runs as it was added)."""
+    from tsk.config.schema import ResolvedConfig
+
+    return msgspec.convert(task.config, ResolvedConfig)
+
+
+def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool) -> Prepared:
+    """Image, proxy, network, credentials, run.sh, overlay volume, a created (not started) container."""
+    from tsk.layers import service
+    from tsk.sandbox.snapshot import commit_script, load_snapshot, overlay_volume_opts, prepare_script
+
+    task, tdir, task_id = made.task, Path(made.task_dir), made.task.id
+    repo = Path(task.repo)
+    cfg = task_config(task)
+    agent = made.agent = agent_for(cfg)
+    snap = load_snapshot(tdir)
+    with timed(task, "image", ui):
+        targets = service.targets(ctx, service.TargetRequest(repo=str(repo), stacks=(cfg.stack,),
+                                                             agents=(cfg.agent,)), cfg)
+        store = service.make_store(ctx, ui.build_events())
+        for tgt in targets:
+            store.ensure(tgt.chain)
+        image = targets[0].chain[-1].tag
+        proxy_image = targets[-1].chain[-1].tag
+    task.image = image
+
+    proxy_name: str | None = None
+    pplan = None
+    if task.network_isolation:
+        with timed(task, "proxy", ui):
+            pplan = plan_proxy(squid_conf=cfg.squid_conf, host_ports=tuple(cfg.host_ports), image=proxy_image,
+                               cache_dir=ctx.paths.cache)
+            reused = ensure_proxy(ctx.engine, pplan, ctx.paths.runtime)  # type: ignore[arg-type]
+            proxy_name = made.proxy = pplan.name
+            ui.note(f"proxy {pplan.name} {'reused' if reused else 'started'}")
+    network: str | None = None
+    with timed(task, "network", ui):
+        if proxy_name is not None and pplan is not None:
+            made.claim = netpool.claim(ctx.engine, fingerprint=pplan.fingerprint,  # type: ignore[arg-type]
+                                       proxy=proxy_name, alias=PROXY_ALIAS, runtime_dir=ctx.paths.runtime)
+            network = made.claim.name
+
+    with timed(task, "container_create", ui):
+        host = host_facts(repo)
+        home = tdir / "home"
+        for cred in agent.credential_files(Path(host.home), ctx.environ):
+            dest = home / os.path.relpath(cred.container_path, AGENT_HOME)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(cred.content)
+            dest.chmod(cred.mode)
+        wd = sandbox_plan.workdir(cfg.project)
+
+        argv = ["bash", "-l"] if interactive else agent.command(sandbox_plan.INSTRUCTIONS)
+        script = sandbox_plan.run_script(
+            agent_argv=argv, prepare=prepare_script(snap, wd),
+            baseline=commit_script(wd, "tsk: uncommitted changes in the working tree when the task was created"),
+            commit=commit_script(wd, f"tsk: work left uncommitted by {cfg.agent} in task {task_id}"),
+            wait_for_proxy=network is not None, merge_stderr=cfg.agent not in ("claude", "codex"),
+            interactive=interactive)
+        (tdir / "run.sh").write_text(script)
+        volume = made.volume = f"tsk-task-{task_id}"
+        engine: Any = ctx.engine
+        engine.volume_create(volume, driver_opts=overlay_volume_opts(snap, tdir),
+                             labels={"dev.tsk.kind": "task-volume", "dev.tsk.task": task_id})
+        env = sandbox_plan.container_env(cfg, agent_env=agent.env(ctx.environ), host=host, task_id=task_id,
+                                         isolated=network is not None)
+        mounts = sandbox_plan.container_mounts(cfg, volume=volume, task_dir=tdir, git_dir=snap.git_dir,
+                                               changes_dir=snap.changes_dir, ro_mounts=snap.ro_mounts,
+                                               project=cfg.project)
+        spec = sandbox_plan.container_spec(cfg, task_id=task_id, image=image, env=env, mounts=mounts, host=host,
+                                           network=network, project=cfg.project, sudo=cfg.sudo,
+                                           privileged=cfg.privileged, interactive=interactive)
+        made.container = engine.container_create(spec)
+    return made
+
+
+def cleanup(ctx: Context, p: Prepared) -> None:
+    """Remove what the task made on the engine; keep the task dir's record and output."""
+    engine: Any = ctx.engine
+    if p.container:
+        engine.container_remove(p.container)
+    if p.claim is not None:  # the network stays, with its proxy, for the next task
+        netpool.release(p.claim)
+        p.claim = None
+    if p.volume:
+        engine.volume_remove(p.volume)
+    tdir = Path(p.task_dir)
+    for sub in ("upper", "work", "git", "changes"):
+        shutil.rmtree(tdir / sub, ignore_errors=True)
+    if p.proxy is not None:
+        touch(p.proxy.removeprefix("tsk-proxy-"), ctx.paths.runtime)
+        reap_idle(engine, ctx.paths.runtime, idle_seconds=float(ctx.environ.get("TSK_PROXY_IDLE_SECONDS", "900")))
