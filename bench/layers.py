@@ -59,7 +59,7 @@ def main() -> int:
     service.build(ctx, req)  # make the store warm (builds on a cold machine)
     tsk = [sys.executable, "-m", "tsk"]
 
-    store = service.make_store(ctx)
+    store = service.make_store(ctx, service.resolve_config(ctx, req))
 
     def hit_in_process() -> None:
         for tgt in service.targets(ctx, req):

@@ -180,12 +180,23 @@ def test_registry_precedence_flag_env_config(tmp_path: Path) -> None:
 
     eng = FakeEngine()
     ctx, _ = _ctx(tmp_path, eng, toml='[layers]\nregistry = "reg.example.com/from/config"\n')
-    service.targets(ctx, service.TargetRequest())
-    assert ctx.registry() == "reg.example.com/from/config"
-    assert ctx.registry("reg.example.com/from/flag") == "reg.example.com/from/flag"
+    cfg = service.resolve_config(ctx, service.TargetRequest())
+
+    def registry(flag: str | None = None) -> str | None:
+        remote = service.make_store(ctx, cfg, registry=flag).remote
+        return None if remote is None else remote.repository
+
+    assert registry() == "reg.example.com/from/config"
+    assert registry("reg.example.com/from/flag") == "reg.example.com/from/flag"
     ctx.environ["TSK_REGISTRY"] = "reg.example.com/from/env"
-    assert ctx.registry() == "reg.example.com/from/env"
-    assert service.make_store(ctx).remote is not None
+    assert registry() == "reg.example.com/from/env"
+    # A queued task's store comes from its own config, in a context that never loaded one (a worker).
+    import os
+
+    from tsk.context import Context
+
+    worker = Context(cwd=tmp_path, engine=eng, environ={k: v for k, v in os.environ.items() if k != "TSK_REGISTRY"})
+    assert service.make_store(worker, cfg).remote is not None
 
 
 def test_build_push_pushes_what_the_registry_lacks_then_nothing(tmp_path: Path) -> None:

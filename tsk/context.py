@@ -34,7 +34,6 @@ class Context:
         self._engine = engine
         self._builder = builder
         self._warming: threading.Thread | None = None
-        self.resolved: ResolvedConfig | None = None  # the config this command last resolved (see registry())
 
     def warm_engine(self) -> None:
         """Import the engine client and connect in the background while the caller does other work
@@ -90,17 +89,4 @@ class Context:
     ) -> ResolvedConfig:
         from tsk.config import load_config
 
-        self.resolved = load_config(repo, self.paths, cli=cli, project=project)
-        return self.resolved
-
-    def registry(self, explicit: str | None = None) -> str | None:
-        """The registry repository for layers: a command-line value, else TSK_REGISTRY, else `[layers] registry`
-        of the config this command resolved. Checked here, so a typo fails before any layer is looked at."""
-        from tsk.layers.remote import check_repository
-
-        if explicit:
-            return check_repository(explicit, "--registry")
-        if self.environ.get("TSK_REGISTRY"):
-            return check_repository(self.environ["TSK_REGISTRY"], "TSK_REGISTRY")
-        value = self.resolved.layers.registry if self.resolved is not None else None
-        return check_repository(value, "[layers] registry") if value else None
+        return load_config(repo, self.paths, cli=cli, project=project)

@@ -94,24 +94,35 @@ def targets(ctx: Context, req: TargetRequest, cfg: ResolvedConfig | None = None)
     return out
 
 
-def make_store(ctx: Context, events: BuildEvents | None = None, registry: str | None = None) -> Store:
-    """A store over the context's engine. Its registry is `registry`, else the one the context resolves
-    (TSK_REGISTRY, then `[layers] registry` of the config this command resolved): that is how `tsk run`
-    pulls on a miss. Making the store touches nothing; the hit path never asks the registry."""
-    from tsk.layers.remote import Remote
+def make_store(ctx: Context, cfg: ResolvedConfig, events: BuildEvents | None = None,
+               registry: str | None = None) -> Store:
+    """A store over the context's engine. Its registry: `registry` (the --registry flag), else
+    TSK_REGISTRY, else `[layers] registry` of `cfg` (a queued task's own config, for a server worker).
+    Making the store touches nothing; the hit path never asks the registry."""
+    from tsk.layers.remote import check_repository
 
-    repository = ctx.registry(registry)
+    if registry:
+        repository: str | None = check_repository(registry, "--registry")
+    elif ctx.environ.get("TSK_REGISTRY"):
+        repository = check_repository(ctx.environ["TSK_REGISTRY"], "TSK_REGISTRY")
+    else:
+        repository = cfg.layers.registry  # checked when the config was loaded
+    remote = None
+    if repository is not None:
+        from tsk.layers.remote import Remote
+
+        remote = Remote(ctx.engine, repository)
     return Store(engine=ctx.engine, builder=ctx.builder_factory, index=ctx.index,
-                 locks=ctx.paths.locks, scratch=ctx.paths.cache / "contexts", events=events,
-                 remote=None if repository is None else Remote(ctx.engine, repository))
+                 locks=ctx.paths.locks, scratch=ctx.paths.cache / "contexts", events=events, remote=remote)
 
 
 def build(ctx: Context, req: TargetRequest, *, no_cache: bool = False, events: BuildEvents | None = None,
           registry: str | None = None, push: bool = False) -> BuildReport:
     """Make every layer of the targets exist (pulling what the registry has, building the rest); with
     `push`, then upload every layer the registry lacks (the CI prewarm)."""
-    tgts = targets(ctx, req)
-    store = make_store(ctx, events, registry)
+    cfg = resolve_config(ctx, req)
+    tgts = targets(ctx, req, cfg)
+    store = make_store(ctx, cfg, events, registry)
     if push:
         _require_remote(store, "build --push")
     results = _unique(store.ensure(t.chain, no_cache=no_cache) for t in tgts)
@@ -124,8 +135,9 @@ def build(ctx: Context, req: TargetRequest, *, no_cache: bool = False, events: B
 def push(ctx: Context, req: TargetRequest, *, registry: str | None = None,
          events: BuildEvents | None = None) -> BuildReport:
     """Upload every layer of the targets that the registry lacks; every layer must exist here."""
-    tgts = targets(ctx, req)
-    store = make_store(ctx, events, registry)
+    cfg = resolve_config(ctx, req)
+    tgts = targets(ctx, req, cfg)
+    store = make_store(ctx, cfg, events, registry)
     remote = _require_remote(store, "push")
     results: list[LayerResult] = []
     for layer in _unique_layers(tgts):
@@ -142,8 +154,9 @@ def push(ctx: Context, req: TargetRequest, *, registry: str | None = None,
 def pull(ctx: Context, req: TargetRequest, *, registry: str | None = None,
          events: BuildEvents | None = None) -> BuildReport:
     """Pull every layer of the targets this engine lacks; never build. Layers the registry lacks are `missing`."""
-    tgts = targets(ctx, req)
-    store = make_store(ctx, events, registry)
+    cfg = resolve_config(ctx, req)
+    tgts = targets(ctx, req, cfg)
+    store = make_store(ctx, cfg, events, registry)
     remote = _require_remote(store, "pull")
     results = _unique(store.fetch(t.chain) for t in tgts)
     return BuildReport(targets=[t.label for t in tgts], layers=results, builder_calls=0, registry=remote.repository)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import msgspec
 from filelock import FileLock, Timeout
@@ -20,7 +20,9 @@ from tsk.layers.index import LayerIndex
 from tsk.layers.keys import SCHEMA_VERSION
 from tsk.layers.plan import Layer
 from tsk.layers.ports import Builder, Engine
-from tsk.layers.remote import Remote
+
+if TYPE_CHECKING:
+    from tsk.layers.remote import Remote
 
 # "missing": `tsk layers pull` found the layer neither here nor in the registry (ensure never says it).
 Status = Literal["hit", "built", "pulled", "missing"]

@@ -93,7 +93,7 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool)
     with timed(task, "image", ui):
         targets = service.targets(ctx, service.TargetRequest(repo=str(repo), stacks=(cfg.stack,),
                                                              agents=(cfg.agent,)), cfg)
-        store = service.make_store(ctx, ui.build_events())
+        store = service.make_store(ctx, cfg, ui.build_events())
         for tgt in targets:
             store.ensure(tgt.chain)
         image = targets[0].chain[-1].tag
