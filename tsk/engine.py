@@ -111,9 +111,8 @@ class DockerEngine:
             raise _registry_error(ref, str(reason)) from exc
 
     def pull(self, ref: str, on_line: Callable[[str], None]) -> Pulled | None:
-        repo, tag = _split_ref(ref)
-        try:
-            stream = self._registry_call(ref, self.client.api.pull, repo, tag=tag, stream=True, decode=True)
+        try:  # the SDK splits `host:port/path:tag` itself
+            stream = self._registry_call(ref, self.client.api.pull, ref, stream=True, decode=True)
             moved = _follow(ref, stream, on_line, "Downloading")
         except docker.errors.NotFound:
             return None
@@ -123,8 +122,7 @@ class DockerEngine:
         return Pulled(image=info, bytes=moved)
 
     def push(self, ref: str, on_line: Callable[[str], None]) -> int:
-        repo, tag = _split_ref(ref)
-        stream = self._registry_call(ref, self.client.api.push, repo, tag=tag, stream=True, decode=True)
+        stream = self._registry_call(ref, self.client.api.push, ref, stream=True, decode=True)
         return _follow(ref, stream, on_line, "Pushing")
 
     def remote_digest(self, ref: str) -> str | None:
@@ -244,13 +242,6 @@ class DockerEngine:
                           state=r.get("State", ""), labels=dict(r.get("Labels") or {}))
             for r in raws
         ]
-
-
-def _split_ref(ref: str) -> tuple[str, str]:
-    """`host:port/repo:tag` -> (`host:port/repo`, `tag`): the tag is after the last colon of the last part."""
-    head, slash, last = ref.rpartition("/")
-    name, colon, tag = last.partition(":")
-    return (head + slash + name), (tag if colon else "latest")
 
 
 def _registry_error(ref: str, reason: str) -> RegistryError:
