@@ -20,6 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Log, Static
 
 from tsk.agents.events import decode_event, render
+from tsk.cli.render import duration
 from tsk.errors import TskError
 from tsk.queue.view import TaskRow, TaskSource
 
@@ -34,19 +35,10 @@ MAX_LINES = 10_000
 CHUNK = 1 << 20
 
 
-def _human(seconds: float) -> str:
-    s = max(int(seconds), 0)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
 def cells(row: TaskRow, now: float) -> tuple[str, ...]:
     """The row as the table shows it; the duration of a running task grows with `now`."""
     end = now if row.finished is None else row.finished
-    took = "-" if row.started is None else _human(end - row.started)
+    took = "-" if row.started is None else duration(end - row.started)
     return (row.status, row.id, row.name, row.agent, took, row.branch or "")
 
 

@@ -5,17 +5,42 @@ listing 10,000 tasks as a whole process."""
 from __future__ import annotations
 
 import sys
+import time
+from typing import TYPE_CHECKING
 
-import msgspec
+from tsk.cli.render import ago, duration, emit_json
+
+if TYPE_CHECKING:
+    from tsk.queue.listing import Listing
 
 
 def show_list(*, json: bool) -> int:
     from tsk.paths import Paths
-    from tsk.queue.listing import list_tasks, render_text
+    from tsk.queue.listing import list_tasks
 
     listing = list_tasks(Paths.from_env().data)
     if json:
-        sys.stdout.write(msgspec.json.format(msgspec.json.encode(listing.tasks), indent=2).decode() + "\n")
+        emit_json(listing.tasks)
     else:
         sys.stdout.write(render_text(listing))
     return 0
+
+
+def render_text(listing: Listing) -> str:
+    """A plain table (fixed columns, no terminal library) and a summary line."""
+    now = time.time()
+    head = ("ID", "NAME", "TYPE", "STATUS", "DURATION", "PARENTS", "SOURCE", "AGENT", "BRANCH", "CREATED")
+    rows = [head]
+    for t in listing.tasks:
+        source = t.from_branch or (t.source_commit or "-")[:10]
+        took = "-" if t.duration is None else duration(t.duration, tenths=True)
+        rows.append((t.id, t.name[:30], t.type, t.status, took, ",".join(t.parents) or "-", source,
+                     t.agent, t.branch or "-", ago(t.created, now)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    fmt = "  ".join(f"{{{i}:<{w}}}" for i, w in enumerate(widths[:-1])) + f"  {{{len(head) - 1}}}"
+    lines = [fmt.format(*r) for r in rows]
+    c = listing.counts
+    order = ("RUNNING", "QUEUED", "WAITING", "COMPLETE", "FAILED", "CANCELLED")
+    parts = [f"{c[s]} {s.lower()}" for s in order if c.get(s)]
+    lines.append(f"{len(listing.tasks)} task(s)" + (": " + ", ".join(parts) if parts else ""))
+    return "\n".join(lines) + "\n"

@@ -21,6 +21,18 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+def duration(seconds: float, *, tenths: bool = False) -> str:
+    """`42s` (or `41.7s` with `tenths`), `3m07s`, `2h05m`: whole units, never `1m60s`."""
+    if tenths and seconds < 59.95:
+        return f"{max(seconds, 0.0):.1f}s"
+    s = max(int(seconds), 0)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
 def ago(stamp: float, now: float | None = None) -> str:
     if not stamp:
         return "never"

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 class Quiet:
-    """RunEvents that show nothing (adding a task prints only its id)."""
+    """RunEvents that show nothing: adding a task prints only its id; a worker's task logs to agent.log."""
 
     def phase(self, name: str, seconds: float) -> None:
         pass
@@ -95,10 +95,6 @@ def _parent(store: Store, ref: str) -> str:
         raise UsageError(f"unknown parent task `{ref}`: {exc.message}", hint="see `tsk list` for task ids") from None
 
 
-def _engine(ctx: Context) -> Any:
-    return ctx.engine
-
-
 def cancel(ctx: Context, refs: list[str], reason: str = "cancelled by tsk cancel") -> list[Outcome]:
     """Cancel queued or waiting tasks at once; for a running one, mark the request and stop its
     container: its executor brings the partial work back and records CANCELLED."""
@@ -123,10 +119,10 @@ def cancel(ctx: Context, refs: list[str], reason: str = "cancelled by tsk cancel
             if task.status == "RUNNING":
                 store.request_cancel(tid, reason)
                 if owner_alive(store.owner(tid)):
-                    stop_task(_engine(ctx), tid)
+                    stop_task(ctx.engine, tid)
                     out.append(Outcome(id=tid, action="cancel requested; its sandbox was stopped"))
                 else:  # nobody is running it: end it here
-                    remove_task_objects(_engine(ctx), tid)
+                    remove_task_objects(ctx.engine, tid)
                     task.error, task.finished = reason, time.time()
                     with contextlib.suppress(Conflict):
                         store.transition(tid, "CANCELLED", reason + " (its process was gone)", task=task,
@@ -187,7 +183,7 @@ def duration(t: Task) -> float | None:
 def log_tail(data: Any, task_id: str, n: int) -> list[str]:
     from tsk.agents.events import decode_event, render
 
-    log = model.task_dir(data, task_id) / "output" / "agent.log"
+    log = model.agent_log(model.task_dir(data, task_id))
     if not log.exists():
         return []
     lines = log.read_bytes().splitlines()[-n:]
@@ -269,7 +265,7 @@ def remove(ctx: Context, store: Store, tid: str) -> None:
 
     task = store.get(tid)
     if task is not None and task.status == "RUNNING":
-        remove_task_objects(_engine(ctx), tid)
+        remove_task_objects(ctx.engine, tid)
     store.delete(tid)
     shutil.rmtree(model.task_dir(ctx.paths.data, tid), ignore_errors=True)
 

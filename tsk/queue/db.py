@@ -62,9 +62,9 @@ def db_path(data_dir: Path) -> Path:
     return data_dir / DB_NAME
 
 
-def owner_id(pid: int | None = None) -> str:
+def owner_id() -> str:
     """This process as `pid:start-time` (the start time tells a live owner from a reused pid)."""
-    pid = os.getpid() if pid is None else pid
+    pid = os.getpid()
     return f"{pid}:{_start_ticks(pid)}"
 
 
@@ -91,7 +91,6 @@ class Store:
     """The task database for one data dir."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(db_path(data_dir), timeout=60, isolation_level=None)
         self.conn.execute("PRAGMA busy_timeout = 60000")
@@ -205,9 +204,6 @@ class Store:
 
     def statuses(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT id, status FROM tasks").fetchall())
-
-    def children(self, task_id: str) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT child FROM parents WHERE parent = ?", (task_id,))]
 
     def relink(self, child: str, old: str, new: str) -> None:
         with self.write() as c:

@@ -27,8 +27,7 @@ def _git(repo: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int
 
 
 def _identity(repo: Path) -> dict[str, str]:
-    name = g.git_ok(["config", "user.name"], cwd=repo) or "tsk"
-    email = g.git_ok(["config", "user.email"], cwd=repo) or "tsk@localhost"
+    name, email = g.identity(repo)
     return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
             "GIT_COMMITTER_EMAIL": email}
 

@@ -7,8 +7,6 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
-ENDED = frozenset({"COMPLETE", "FAILED", "CANCELLED"})
-
 
 class Change(msgspec.Struct, frozen=True, kw_only=True):
     task: str

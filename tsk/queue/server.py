@@ -23,7 +23,7 @@ import msgspec
 
 from tsk.errors import TskError
 from tsk.queue import control
-from tsk.queue.db import Conflict, Store, owner_id
+from tsk.queue.db import ENDED, Conflict, Store, owner_id
 
 if TYPE_CHECKING:
     from tsk.context import Context
@@ -48,10 +48,6 @@ class ServerEvents(Protocol):
 
 class ServerReport(msgspec.Struct, kw_only=True):
     ran: int = 0
-    recovered_failed: list[str] = []
-    recovered_requeued: list[str] = []
-    removed: list[str] = []
-    cleaned: int = 0
 
 
 def lock_path(data: Path) -> Path:
@@ -110,8 +106,6 @@ class Server:
 
         seen = store.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM transitions").fetchone()[0]
         rec = recover(self.ctx, store)
-        self.report.recovered_failed, self.report.recovered_requeued = rec.failed, rec.requeued
-        self.report.removed = rec.removed
         for what in rec.removed:
             self.events.note(f"recovery: removed {what}")
         last_clean = 0.0
@@ -205,7 +199,7 @@ class Server:
                     return
                 task.source_commit = start
                 store.save(task)
-            execute(ctx, task, _Silent(), store)
+            execute(ctx, task, control.Quiet(), store)  # its log goes to agent.log, not the terminal
         except Exception as exc:  # a bug must not leave the task RUNNING
             with contextlib.suppress(Exception):
                 failed = store.get(task_id)
@@ -233,27 +227,10 @@ class Server:
             return
         if not cfg.auto_clean_enabled:
             return
-        gone = control.clean(self.ctx, statuses=("COMPLETE", "FAILED", "CANCELLED"),
+        gone = control.clean(self.ctx, statuses=ENDED,
                              older_than=cfg.auto_clean_age_days * 86400)
-        self.report.cleaned += len(gone)
         if gone:
             self.events.note(f"auto-clean: removed {len(gone)} task(s) older than {cfg.auto_clean_age_days:g} days")
-
-
-class _Silent:
-    """A worker's RunEvents: the log goes to the task's agent.log, not to the terminal."""
-
-    def phase(self, name: str, seconds: float) -> None:
-        pass
-
-    def line(self, text: str) -> None:
-        pass
-
-    def note(self, text: str) -> None:
-        pass
-
-    def build_events(self) -> None:
-        return None
 
 
 def notify(task_id: str, name: str, status: str, branch: str | None, environ: dict[str, str]) -> None:
@@ -333,7 +310,7 @@ class QueueSource:
     def log_path(self, task_id: str) -> Path:
         from tsk.tasks import model
 
-        return model.task_dir(self.ctx.paths.data, task_id) / "output" / "agent.log"
+        return model.agent_log(model.task_dir(self.ctx.paths.data, task_id))
 
     def cancel(self, task_id: str) -> None:
         control.cancel(self.ctx, [task_id], reason="cancelled from the dashboard")

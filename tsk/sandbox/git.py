@@ -159,3 +159,14 @@ def excludes(common_dir: Path, top: Path) -> str:
     if global_file.is_file():
         parts.append(global_file.read_text(errors="surrogateescape"))
     return "\n".join(p.rstrip("\n") for p in parts if p.strip()) + "\n"
+
+
+def identity(repo: Path) -> tuple[str, str]:
+    """The user's git name and email for `repo` (one git call; the last value wins, as with `--get`),
+    or tsk's own when unset."""
+    done = proc.run(["git", "-C", str(repo), "config", "--get-regexp", r"^user\.(name|email)$"], check=False)
+    found: dict[str, str] = {}
+    for line in done.stdout.decode(errors="replace").splitlines():
+        key, _, value = line.partition(" ")
+        found[key] = value.strip()
+    return found.get("user.name") or "tsk", found.get("user.email") or "tsk@localhost"

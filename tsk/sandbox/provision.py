@@ -47,15 +47,11 @@ class Prepared(msgspec.Struct, kw_only=True):
 
 
 def host_facts(repo: Path) -> sandbox_plan.HostFacts:
-    from tsk import proc
+    from tsk.sandbox.git import identity
 
-    done = proc.run(["git", "-C", str(repo), "config", "--get-regexp", r"^user\.(name|email)$"], check=False)
-    found: dict[str, str] = {}
-    for line in done.stdout.decode(errors="replace").splitlines():
-        key, _, value = line.partition(" ")
-        found[key] = value.strip()  # the last one wins, as with `git config --get`
-    return sandbox_plan.HostFacts(uid=os.getuid(), gid=os.getgid(), git_name=found.get("user.name") or "tsk",
-                                  git_email=found.get("user.email") or "tsk@localhost", home=str(Path.home()))
+    name, email = identity(repo)
+    return sandbox_plan.HostFacts(uid=os.getuid(), gid=os.getgid(), git_name=name, git_email=email,
+                                  home=str(Path.home()))
 
 
 @contextmanager

@@ -152,7 +152,7 @@ def execute(ctx: Context, task: Task, ui: RunEvents, store: TaskStore, *,
             t0 = time.perf_counter()
             try:
                 with (tdir / "output" / "agent.raw.log").open("ab") as raw, \
-                        (tdir / "output" / "agent.log").open("ab") as log:
+                        model.agent_log(tdir).open("ab") as log:
                     for event in p.agent.parse(_lines(engine.container_logs(p.container), raw)):
                         events.append(event)
                         log.write(encode_event(event) + b"\n")

@@ -69,6 +69,11 @@ def task_dir(data_dir: Path, task_id: str) -> Path:
     return data_dir / "tasks" / task_id
 
 
+def agent_log(directory: Path) -> Path:
+    """The task's events as JSON lines (the raw output is agent.raw.log beside it)."""
+    return directory / "output" / "agent.log"
+
+
 def save(task: Task, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / f".task.json.{os.getpid()}.{threading.get_ident()}"
