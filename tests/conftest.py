@@ -34,25 +34,6 @@ def tsk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         assert home in p.parents, f"{p} escapes the test's tmp dir"
         assert real_home / ".config" not in p.parents
     yield home
-    if (paths.runtime / "netpool").is_dir():
-        _remove_task_networks(paths.runtime)
-
-
-def _remove_task_networks(runtime: Path) -> None:
-    """A test's runtime dir is thrown away, so the task networks pooled for it would never be reused:
-    remove them (the engine has room for only a few dozen networks)."""
-    from tsk.sandbox.netpool import runtime_tag
-
-    tag = runtime_tag(runtime)
-    names = subprocess.run(["docker", "network", "ls", "-q", "--filter", "label=dev.tsk.kind=task-network",
-                            "--format", "{{.Name}}"], capture_output=True, text=True, check=False).stdout.split()
-    mine = [n for n in names if f"-{tag}-" in n]
-    for net in mine:  # the proxy stays connected to its pool's networks: disconnect it first
-        members = subprocess.run(["docker", "network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}",
-                                  net], capture_output=True, text=True, check=False).stdout.split()
-        for member in members:
-            subprocess.run(["docker", "network", "disconnect", "-f", net, member], capture_output=True, check=False)
-        subprocess.run(["docker", "network", "rm", net], capture_output=True, check=False)
 
 
 def run_tsk(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
@@ -151,6 +132,7 @@ def _remove_session_proxies():  # type: ignore[no-untyped-def]
     new = sorted(_proxy_names() - before)
     if new:
         subprocess.run(["docker", "rm", "-f", *new], capture_output=True, check=False)
+        subprocess.run(["docker", "volume", "rm", *new], capture_output=True, check=False)  # their sockets
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -66,7 +66,7 @@ def test_a_task_that_commits_comes_back_as_a_branch(repo: Path) -> None:
     after = _state(repo)
     assert after["head"] == before["head"] and after["index"] == before["index"] and after["files"] == before["files"]
     assert [line for line in after["refs"].splitlines() if task["branch"] not in line] == before["refs"].splitlines()
-    for phase in ("snapshot", "image", "proxy", "network", "container_start", "agent", "fetch", "cleanup"):
+    for phase in ("snapshot", "image", "container_create", "proxy", "container_start", "agent", "fetch", "cleanup"):
         assert phase in task["timings"]
 
 
@@ -175,6 +175,8 @@ def test_network_policy_from_inside_the_sandbox(repo: Path, tsk_home: Path) -> N
         "check metadata 'curl -fsS --noproxy \"*\" --max-time 5 http://169.254.169.254/ -o /dev/null'",
         "check metadata_via_proxy 'curl -fsS --max-time 5 http://169.254.169.254/ -o /dev/null'",
         f"check host_port 'curl -fsS --noproxy \"*\" --max-time 10 http://$TSK_PROXY_HOST:{port}/ | grep -q hello'",
+        f"check host_port_no_proxy_needed 'curl -fsS --max-time 10 http://$TSK_PROXY_HOST:{port}/ | grep -q hello'",
+        "check only_loopback 'test \"$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \")\" = lo'",
     ])
     try:
         task, res = _run(repo, script)
@@ -185,7 +187,8 @@ def test_network_policy_from_inside_the_sandbox(repo: Path, tsk_home: Path) -> N
     log = (tsk_home / "data" / "tsk" / "tasks" / task["id"] / "output" / "agent.raw.log").read_text()
     seen = dict(line.split("=", 1) for line in log.split() if "=" in line)
     assert seen == {"allowed": "yes", "https_unlisted": "no", "http_unlisted": "no", "http_unlisted_code": "yes",
-                    "direct": "no", "dns": "no", "metadata": "no", "metadata_via_proxy": "no", "host_port": "yes"}
+                    "direct": "no", "dns": "no", "metadata": "no", "metadata_via_proxy": "no", "host_port": "yes",
+                    "host_port_no_proxy_needed": "yes", "only_loopback": "yes"}
 
 
 def test_same_config_shares_a_proxy_and_another_config_gets_its_own(repo: Path, tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
@@ -206,16 +209,6 @@ def test_nothing_is_left_on_the_engine_after_a_task(repo: Path, engine) -> None:
     task, _ = _run(repo, "true")
     tid = task["id"]
     assert not engine.container_labels(f"dev.tsk.task={tid}")
-    # The task's network stays in its proxy's pool for the next task, with nothing but the proxy on it.
-    from tsk.paths import Paths
-    from tsk.sandbox.netpool import runtime_tag
-
-    tag = runtime_tag(Paths.from_env().runtime)
-    pool = [n for n in engine.networks("dev.tsk.kind=task-network") if f"-{tag}-" in n["Name"]]
-    assert len(pool) == 1  # one task at a time: one network, reused
-    for net in pool:
-        members = engine.network_containers(net["Name"]) or []
-        assert all(m.startswith("tsk-proxy-") for m in members), (net["Name"], members)
     vols = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"label=dev.tsk.task={tid}"],
                           capture_output=True, text=True, check=True).stdout.split()
     assert vols == []
@@ -276,13 +269,18 @@ def test_an_idle_proxy_is_stopped_by_the_runtime_dir_that_used_it_and_no_other(
     proxy_a = {c.name for c in engine.container_labels("dev.tsk.kind=proxy")} - before
     assert len(proxy_a) == 1
     other_runtime = tmp_path / "other-runtime"
+    vols_before_b = _proxy_volumes()
     task_b, res = _run(b, "true", env={"TSK_RUNTIME_DIR": str(other_runtime), "TSK_PROXY_IDLE_SECONDS": "0"})
     assert res.returncode == 0, res.stderr
     after = {c.name for c in engine.container_labels("dev.tsk.kind=proxy")}
     assert proxy_a <= after  # used from another runtime dir: not this reaper's to stop
-    assert after - before == proxy_a  # b's proxy was idle at once (0 s) and is gone, with its networks
-    from tsk.sandbox.netpool import runtime_tag
+    assert after - before == proxy_a  # b's proxy was idle at once (0 s) and is gone, with its socket volume
+    assert (other_runtime / "tsk").is_dir() and not list((other_runtime / "tsk").glob("proxy-*.used"))
+    vols = _proxy_volumes()
+    assert vols >= proxy_a  # a's proxy keeps its sockets
+    assert vols == vols_before_b  # b's socket volume went with b's proxy
 
-    assert (other_runtime / "tsk" / "netpool").is_dir()  # b's task did claim a pooled network
-    tag_b = runtime_tag(other_runtime / "tsk")
-    assert not [n["Name"] for n in engine.networks("dev.tsk.kind=task-network") if f"-{tag_b}-" in n["Name"]]
+
+def _proxy_volumes() -> set[str]:
+    return set(subprocess.run(["docker", "volume", "ls", "-q", "--filter", "name=tsk-proxy-"],
+                              capture_output=True, text=True, check=True).stdout.split())

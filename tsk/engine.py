@@ -147,28 +147,6 @@ class DockerEngine:
             return str(self._call(self.client.api.inspect_network, name)["Id"])
         return str(made["Id"])
 
-    def network_connect(self, network: str, container: str, aliases: tuple[str, ...] = ()) -> None:
-        self._call(self.client.api.connect_container_to_network, container, network, aliases=list(aliases))
-
-    def network_disconnect(self, network: str, container: str) -> None:
-        with contextlib.suppress(docker.errors.NotFound, EngineError):
-            self._call(self.client.api.disconnect_container_from_network, container, network, force=True)
-
-    def network_remove(self, name: str) -> None:
-        with contextlib.suppress(docker.errors.NotFound):
-            self._call(self.client.api.remove_network, name)
-
-    def networks(self, label: str) -> list[dict[str, Any]]:
-        return list(self._call(self.client.api.networks, filters={"label": label}))
-
-    def network_containers(self, name: str) -> list[str] | None:
-        """Names of the containers on the network; None when there is no such network."""
-        try:
-            info = self._call(self.client.api.inspect_network, name)
-        except docker.errors.NotFound:
-            return None
-        return [c.get("Name", "") for c in (info.get("Containers") or {}).values()]
-
     # -- volumes ----------------------------------------------------------------------------------
 
     def volume_create(self, name: str, *, driver_opts: dict[str, str], labels: dict[str, str]) -> None:
@@ -192,22 +170,18 @@ class DockerEngine:
             "mounts": mounts, "cap_drop": list(spec.cap_drop) or None, "cap_add": list(spec.cap_add) or None,
             "security_opt": list(spec.security_opt) or None, "privileged": spec.privileged,
             "devices": list(spec.devices) or None, "extra_hosts": dict(spec.extra_hosts) or None,
-            "network_mode": spec.network or "bridge", "init": True,
+            "network_mode": spec.network or "bridge", "init": True, "sysctls": dict(spec.sysctls) or None,
         }
         if spec.memory_bytes:
             kwargs["mem_limit"] = spec.memory_bytes
         if spec.nano_cpus:
             kwargs["nano_cpus"] = spec.nano_cpus
         host_config = self.client.api.create_host_config(**kwargs)
-        networking = None
-        if spec.network and spec.network_aliases:
-            networking = self.client.api.create_networking_config(
-                {spec.network: self.client.api.create_endpoint_config(aliases=list(spec.network_aliases))})
         made = self._call(
             self.client.api.create_container, spec.image, command=list(spec.command), name=spec.name,
             user=spec.user, environment=dict(spec.env), working_dir=spec.workdir, labels=dict(spec.labels),
             hostname=spec.hostname, tty=spec.tty, stdin_open=spec.stdin_open, host_config=host_config,
-            networking_config=networking, use_config_proxy=False, detach=True,
+            use_config_proxy=False, detach=True,
         )
         return str(made["Id"])
 

@@ -1,4 +1,6 @@
 # tsk base layer: common tools, the non-root `agent` user, and the host's extra CAs.
+# socat is tsk's own: a task container has no network, and socat carries its
+# connections to the egress proxy over a unix socket (tsk/sandbox/proxy.py).
 # Built as: FROM debian:trixie + this snippet. The build context holds tsk-ca/
 # (the host's extra CA certs as *.crt plus a README).
 ENV DEBIAN_FRONTEND=noninteractive \
@@ -20,7 +22,7 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
     && apt-get update \
     && apt-get install -y --no-install-recommends \
         ca-certificates curl git git-lfs build-essential ripgrep jq python3 \
-        sudo procps less openssh-client \
+        sudo procps less openssh-client socat \
     && rm -rf /tmp/* /var/tmp/*
 
 # Host CAs (TLS-inspecting networks). Only *.crt files are picked up; README is ignored.

@@ -4,8 +4,10 @@
 # Docker hands stdout/stderr to the container's user, which is what lets Squid
 # open stdio:/dev/stdout for its access log. If the container is started as
 # root anyway, the CMD first gives those pipes to `proxy`, since Squid drops to
-# cache_effective_user (proxy) before it opens its logs. socat forwards the
-# project's host_ports to the host (tsk starts one listener per port).
+# cache_effective_user (proxy) before it opens its logs. Tasks have no network:
+# socat serves them Squid and the project's host_ports on unix sockets in
+# /run/tsk-proxy, a volume that starts as a copy of the dir made here (owned by
+# `proxy`, so the listeners can create their sockets).
 RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
     rm -f /etc/apt/apt.conf.d/docker-clean \
@@ -19,8 +21,8 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
         > /etc/dpkg/dpkg.cfg.d/tsk-nodoc \
     && apt-get update \
     && apt-get install -y --no-install-recommends squid socat \
-    && mkdir -p /run/squid /var/spool/squid /var/log/squid \
-    && chown proxy:proxy /run/squid /var/spool/squid /var/log/squid
+    && mkdir -p /run/squid /var/spool/squid /var/log/squid /run/tsk-proxy \
+    && chown proxy:proxy /run/squid /var/spool/squid /var/log/squid /run/tsk-proxy
 
 COPY squid.conf /etc/squid/squid.conf
 

@@ -110,8 +110,8 @@ def run(
         emit_json(task)
         return result.exit_code
     print(file=sys.stderr)
-    order = ["snapshot", "image", "proxy", "network", "container_create", "container_start", "prepare", "agent",
-             "commit", "fetch", "cleanup"]
+    order = ["snapshot", "image", "container_create", "proxy", "container_start", "prepare", "agent", "commit",
+             "fetch", "cleanup"]
     parts = [f"{k} {task.timings[k]:.2f}s" for k in order if k in task.timings]
     print("tsk: phases: " + ", ".join(parts), file=sys.stderr)
     print(f"tsk: task {task.id} {task.status}" + (f": {task.error}" if task.error else ""), file=sys.stderr)

@@ -33,8 +33,8 @@ def stop_task(engine: Any, task_id: str, timeout: int = 20) -> int:
 
 
 def remove_task_objects(engine: Any, task_id: str) -> list[str]:
-    """Remove the task's containers and volumes. Task networks are pooled per proxy (netpool) and
-    carry no task label: they stay for the next task, and their claim lock died with the process."""
+    """Remove the task's containers and volumes. The proxy stays for the next task; its reaper stops it
+    once no task container is left behind it."""
     gone: list[str] = []
     for c in engine.container_labels(f"{LABEL}={task_id}"):
         engine.container_remove(c.id)

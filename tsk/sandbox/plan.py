@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from tsk.agents.base import AGENT_HOME
-from tsk.sandbox.proxy import PROXY_ALIAS, PROXY_PORT, wait_for_proxy_script
+from tsk.sandbox.proxy import PROXY_ADDR, PROXY_HOST, PROXY_PORT, TASK_LABEL, ProxyPlan, task_mount
 from tsk.sandbox.spec import ContainerSpec, Mount
 
 if TYPE_CHECKING:
@@ -35,10 +35,11 @@ def workdir(project: str) -> str:
     return f"/workspace/{project}"
 
 
-def run_script(*, agent_argv: list[str], prepare: str, baseline: str, commit: str, wait_for_proxy: bool,
+def run_script(*, agent_argv: list[str], prepare: str, baseline: str, commit: str, forward: str,
                merge_stderr: bool, interactive: bool = False) -> str:
-    """bash for the container: prepare the snapshot, run the agent, then commit what it left, also
-    when tsk stops the container (SIGTERM: Ctrl-C or cancel), so partial work comes back."""
+    """bash for the container: open the way to the proxy (`forward`, from proxy.task_forward_script,
+    or empty), prepare the snapshot, run the agent, then commit what it left, also when tsk stops the
+    container (SIGTERM: Ctrl-C or cancel), so partial work comes back."""
     agent = shlex.join(agent_argv)
     if interactive:
         run = f"{agent}\nrc=$?\n"
@@ -56,7 +57,7 @@ def run_script(*, agent_argv: list[str], prepare: str, baseline: str, commit: st
         "stopping=",
         "child=",
         "trap 'stopping=1; [ -n \"$child\" ] && kill -TERM \"$child\" 2>/dev/null' TERM INT",
-        wait_for_proxy_script() if wait_for_proxy else ":",
+        forward or ":",
         "(",  # a subshell: the snippet's `set -e` and `cd` must not leak into this script
         prepare,
         ") 2>&3 >&3",
@@ -86,10 +87,10 @@ def container_env(cfg: ResolvedConfig, *, agent_env: Mapping[str, str], host: Ho
         "GIT_COMMITTER_NAME": host.git_name, "GIT_COMMITTER_EMAIL": host.git_email,
     }
     if isolated:
-        proxy = f"http://{PROXY_ALIAS}:{PROXY_PORT}"
+        proxy = f"http://{PROXY_HOST}:{PROXY_PORT}"
+        local = f"localhost,127.0.0.1,{PROXY_HOST}"  # host_ports are reached at tsk-proxy:<port> directly
         env.update({"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "http_proxy": proxy, "https_proxy": proxy,
-                    "NO_PROXY": "localhost,127.0.0.1", "no_proxy": "localhost,127.0.0.1",
-                    "TSK_PROXY_HOST": PROXY_ALIAS})
+                    "NO_PROXY": local, "no_proxy": local, "TSK_PROXY_HOST": PROXY_HOST})
     env.update(agent_env)
     for var in cfg.env:  # the project's own settings win over tsk's defaults
         env[var.name] = var.value
@@ -97,7 +98,7 @@ def container_env(cfg: ResolvedConfig, *, agent_env: Mapping[str, str], host: Ho
 
 
 def container_mounts(cfg: ResolvedConfig, *, volume: str, task_dir: Path, git_dir: str, changes_dir: str,
-                     ro_mounts: tuple[str, ...], project: str) -> tuple[Mount, ...]:
+                     ro_mounts: tuple[str, ...], project: str, proxy: ProxyPlan | None) -> tuple[Mount, ...]:
     wd = workdir(project)
     mounts = [
         Mount(type="volume", source=volume, target=wd),
@@ -109,6 +110,8 @@ def container_mounts(cfg: ResolvedConfig, *, volume: str, task_dir: Path, git_di
         Mount(type="bind", source=str(task_dir / "home"), target=AGENT_HOME),
     ]
     mounts += [Mount(type="bind", source=p, target=p, read_only=True) for p in ro_mounts]
+    if proxy is not None:
+        mounts.append(task_mount(proxy))
     for v in cfg.volumes:
         if v.host is not None:
             mounts.append(Mount(type="bind", source=str(Path(v.host).expanduser()), target=v.container,
@@ -119,8 +122,10 @@ def container_mounts(cfg: ResolvedConfig, *, volume: str, task_dir: Path, git_di
 
 
 def container_spec(cfg: ResolvedConfig, *, task_id: str, image: str, env: dict[str, str],
-                   mounts: tuple[Mount, ...], host: HostFacts, network: str | None, project: str,
+                   mounts: tuple[Mount, ...], host: HostFacts, proxy: ProxyPlan | None, project: str,
                    sudo: bool, privileged: bool, interactive: bool = False) -> ContainerSpec:
+    """With a proxy, the container gets no network at all, only loopback: the proxy's sockets (in
+    `mounts`) are its way out. Without one (--no-network-isolation), the engine's default bridge."""
     caps: tuple[str, ...] = ()
     security: tuple[str, ...] = ("no-new-privileges",)
     command: tuple[str, ...] = ("bash", RUN_SCRIPT)
@@ -138,11 +143,16 @@ def container_spec(cfg: ResolvedConfig, *, task_id: str, image: str, env: dict[s
             f"echo '#{u} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/tsk-user && chmod 0440 /etc/sudoers.d/tsk-user; "
             f"exec setpriv --reuid={u} --regid={g} --clear-groups bash {RUN_SCRIPT}"))
         user = "0:0"
+    labels = {"dev.tsk.kind": "task", "dev.tsk.task": task_id, "dev.tsk.project": project}
+    if proxy is not None:
+        labels[TASK_LABEL] = proxy.fingerprint
     return ContainerSpec(
         name=f"tsk-task-{task_id}", image=image, command=command,
-        user=user, workdir=workdir(project), env=env,
-        labels={"dev.tsk.kind": "task", "dev.tsk.task": task_id, "dev.tsk.project": project},
-        mounts=mounts, network=network, hostname=f"tsk-{task_id}"[:63],
+        user=user, workdir=workdir(project), env=env, labels=labels,
+        mounts=mounts, network="none" if proxy is not None else None, hostname=f"tsk-{task_id}"[:63],
+        extra_hosts={PROXY_HOST: PROXY_ADDR} if proxy is not None else {},
+        # the host ports' listeners run as the agent's uid: let it bind a port below 1024 too
+        sysctls={"net.ipv4.ip_unprivileged_port_start": "0"} if proxy is not None else {},
         cap_drop=("ALL",), cap_add=caps, security_opt=security,
         memory_bytes=int(cfg.memory_gb * 1024**3), nano_cpus=int(min(cfg.cpu, os.cpu_count() or 1) * 1e9),
         devices=tuple(cfg.devices), privileged=privileged, tty=interactive, stdin_open=interactive,

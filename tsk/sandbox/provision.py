@@ -1,5 +1,5 @@
 """The engine half of a task: from a recorded task with its snapshot to a created (not started)
-container (image, proxy, pooled network, credentials, run script, overlay volume), and back again
+container (image, credentials, run script, overlay volume, proxy), and back again
 (`cleanup`). `tsk/sandbox/runner.py` drives it for `tsk run`, `tsk shell` and server workers."""
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ import msgspec
 
 from tsk.agents import get_agent
 from tsk.agents.base import AGENT_HOME
-from tsk.sandbox import netpool
 from tsk.sandbox import plan as sandbox_plan
-from tsk.sandbox.proxy import PROXY_ALIAS, ensure_proxy, plan_proxy, reap_idle, touch
+from tsk.sandbox.proxy import ProxyPlan, ensure_proxy, plan_proxy, reap_idle, task_forward_script, touch
 from tsk.tasks.model import Task
 
 if TYPE_CHECKING:
@@ -41,8 +40,7 @@ class Prepared(msgspec.Struct, kw_only=True):
     task_dir: str
     container: str = ""
     volume: str = ""
-    proxy: str | None = None
-    claim: netpool.Claim | None = None  # the held task network; None without network isolation
+    proxy: str | None = None  # the proxy's fingerprint; None without network isolation
     agent: Any = None  # the agent plugin, once provisioned
 
 
@@ -77,7 +75,8 @@ def task_config(task: Task) -> ResolvedConfig:
 
 
 def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool) -> Prepared:
-    """Image, proxy, network, credentials, run.sh, overlay volume, a created (not started) container."""
+    """Image, credentials, run.sh, overlay volume, a created (not started) container, and its proxy
+    running (ensured after the container exists, so an idle-proxy reaper sees the task)."""
     from tsk.layers import service
     from tsk.sandbox.snapshot import commit_script, load_snapshot, overlay_volume_opts, prepare_script
 
@@ -96,22 +95,10 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool)
         proxy_image = targets[-1].chain[-1].tag
     task.image = image
 
-    proxy_name: str | None = None
-    pplan = None
+    pplan: ProxyPlan | None = None
     if task.network_isolation:
-        with timed(task, "proxy", ui):
-            pplan = plan_proxy(squid_conf=cfg.squid_conf, host_ports=tuple(cfg.host_ports), image=proxy_image,
-                               cache_dir=ctx.paths.cache)
-            reused = ensure_proxy(ctx.engine, pplan, ctx.paths.runtime)  # type: ignore[arg-type]
-            proxy_name = made.proxy = pplan.name
-            ui.note(f"proxy {pplan.name} {'reused' if reused else 'started'}")
-    network: str | None = None
-    with timed(task, "network", ui):
-        if proxy_name is not None and pplan is not None:
-            made.claim = netpool.claim(ctx.engine, fingerprint=pplan.fingerprint,  # type: ignore[arg-type]
-                                       proxy=proxy_name, alias=PROXY_ALIAS, runtime_dir=ctx.paths.runtime)
-            network = made.claim.name
-
+        pplan = plan_proxy(squid_conf=cfg.squid_conf, host_ports=tuple(cfg.host_ports), image=proxy_image,
+                           cache_dir=ctx.paths.cache)
     with timed(task, "container_create", ui):
         host = host_facts(repo)
         home = tdir / "home"
@@ -127,22 +114,27 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool)
             agent_argv=argv, prepare=prepare_script(snap, wd),
             baseline=commit_script(wd, "tsk: uncommitted changes in the working tree when the task was created"),
             commit=commit_script(wd, f"tsk: work left uncommitted by {cfg.agent} in task {task_id}"),
-            wait_for_proxy=network is not None, merge_stderr=cfg.agent not in ("claude", "codex"),
-            interactive=interactive)
+            forward=task_forward_script(pplan.host_ports) if pplan is not None else "",
+            merge_stderr=cfg.agent not in ("claude", "codex"), interactive=interactive)
         (tdir / "run.sh").write_text(script)
         volume = made.volume = f"tsk-task-{task_id}"
         engine: Any = ctx.engine
         engine.volume_create(volume, driver_opts=overlay_volume_opts(snap, tdir),
                              labels={"dev.tsk.kind": "task-volume", "dev.tsk.task": task_id})
         env = sandbox_plan.container_env(cfg, agent_env=agent.env(ctx.environ), host=host, task_id=task_id,
-                                         isolated=network is not None)
+                                         isolated=pplan is not None)
         mounts = sandbox_plan.container_mounts(cfg, volume=volume, task_dir=tdir, git_dir=snap.git_dir,
                                                changes_dir=snap.changes_dir, ro_mounts=snap.ro_mounts,
-                                               project=cfg.project)
+                                               project=cfg.project, proxy=pplan)
         spec = sandbox_plan.container_spec(cfg, task_id=task_id, image=image, env=env, mounts=mounts, host=host,
-                                           network=network, project=cfg.project, sudo=cfg.sudo,
+                                           proxy=pplan, project=cfg.project, sudo=cfg.sudo,
                                            privileged=cfg.privileged, interactive=interactive)
         made.container = engine.container_create(spec)
+    if pplan is not None:
+        with timed(task, "proxy", ui):
+            reused = ensure_proxy(engine, pplan, ctx.paths.runtime)
+            made.proxy = pplan.fingerprint
+            ui.note(f"proxy {pplan.name} {'reused' if reused else 'started'}")
     return made
 
 
@@ -151,14 +143,11 @@ def cleanup(ctx: Context, p: Prepared) -> None:
     engine: Any = ctx.engine
     if p.container:
         engine.container_remove(p.container)
-    if p.claim is not None:  # the network stays, with its proxy, for the next task
-        netpool.release(p.claim)
-        p.claim = None
     if p.volume:
         engine.volume_remove(p.volume)
     tdir = Path(p.task_dir)
     for sub in ("upper", "work", "git", "changes"):
         shutil.rmtree(tdir / sub, ignore_errors=True)
     if p.proxy is not None:
-        touch(p.proxy.removeprefix("tsk-proxy-"), ctx.paths.runtime)
+        touch(p.proxy, ctx.paths.runtime)
         reap_idle(engine, ctx.paths.runtime, idle_seconds=float(ctx.environ.get("TSK_PROXY_IDLE_SECONDS", "900")))

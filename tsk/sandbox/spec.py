@@ -1,5 +1,5 @@
 """Immutable descriptions of what the engine should make for a task: mounts, the container, the
-networks. Planned purely from config and the snapshot; tsk/engine.py carries them out."""
+network. Planned purely from config and the snapshot; tsk/engine.py carries them out."""
 
 from __future__ import annotations
 
@@ -22,8 +22,7 @@ class ContainerSpec(msgspec.Struct, frozen=True, kw_only=True):
     env: dict[str, str]
     labels: dict[str, str]
     mounts: tuple[Mount, ...]
-    network: str | None  # None: the engine's default bridge (no isolation)
-    network_aliases: tuple[str, ...] = ()
+    network: str | None  # None: the engine's default bridge (no isolation); "none": loopback only
     hostname: str = "tsk"
     cap_drop: tuple[str, ...] = ("ALL",)
     cap_add: tuple[str, ...] = ()
@@ -35,6 +34,7 @@ class ContainerSpec(msgspec.Struct, frozen=True, kw_only=True):
     tty: bool = False
     stdin_open: bool = False
     extra_hosts: dict[str, str] = {}
+    sysctls: dict[str, str] = {}
 
 
 SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "credential", "auth")
