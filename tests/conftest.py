@@ -124,6 +124,26 @@ def _proxy_names() -> set[str]:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _session_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Commands in tests go through a launcher as a user's do (tsk/cli/launcher.py), one for the
+    session, in a dir of its own (not the user's); it is stopped when the session ends."""
+    where = tmp_path_factory.mktemp("launcher")
+    where.chmod(0o700)
+    os.environ["TSK_LAUNCHER_DIR"] = str(where)
+    yield where
+    os.environ.pop("TSK_LAUNCHER_DIR", None)
+    stop_launchers(where)
+
+
+def stop_launchers(where: Path) -> None:
+    import signal
+
+    for lock in where.glob("*.lock"):
+        with contextlib.suppress(ValueError, OSError):
+            os.kill(int(lock.read_text().split()[0]), signal.SIGTERM)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _remove_session_proxies():  # type: ignore[no-untyped-def]
     """Tests give proxies one-off configs (a random host port): stop the proxies this session started,
     since no later run will share them. (Each test's runtime dir is gone, so no reaper would.)"""

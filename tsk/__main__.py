@@ -1,4 +1,4 @@
-from tsk.cli.main import main
+from tsk.cli.launcher import main
 
 if __name__ == "__main__":
     main()

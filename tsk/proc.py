@@ -53,3 +53,14 @@ def interactive(argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[st
         return subprocess.call(args, cwd=cwd, env=None if env is None else dict(env))
     except FileNotFoundError as exc:
         raise TskError(f"`{args[0]}` is not installed or not on PATH", hint="install it, or set $EDITOR") from exc
+
+
+def spawn_detached(argv: Sequence[str], *, cwd: str) -> None:
+    """Start a process that outlives this one, in its own session, with no terminal and no output."""
+    args = [str(a) for a in argv]
+    log.debug("spawn %s (cwd=%s)", args, cwd)
+    try:
+        subprocess.Popen(args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    except OSError as exc:
+        log.debug("could not spawn %s: %s", args, exc)

@@ -1,0 +1,318 @@
+"""The console script, and the launcher that makes a warm `tsk run` start in a few milliseconds.
+
+Importing tsk's command line, the docker SDK and the rest costs ~170 ms of CPU per process (measured
+with -X importtime), about as long as the engine needs to start a container. So tsk keeps one
+launcher per user and per version of its code: a Python process that has imported all of that once
+and then forks a child per command. The command's process (this module's `main`, importing almost
+nothing) sends its argv, working dir, environment, umask and its stdin/stdout/stderr (as file
+descriptors) over a unix socket; the forked child takes them on and runs the command exactly as
+`tsk.cli.main.run` would in-process; its exit code comes back the same way. Signals sent to the
+command's process (Ctrl-C, SIGTERM, SIGHUP, Ctrl-Z) are passed on to the child, and the child dies
+with the command's process, so the command behaves like a plain process.
+
+When no launcher answers, the command runs in-process as before and starts a launcher for the next
+one. Interactive commands (`shell`, `server`, an editor) always run in-process. `TSK_LAUNCHER=0`
+turns the launcher off; it exits after `TSK_LAUNCHER_IDLE_SECONDS` (600) without a command, and a
+change of tsk's code or of the installed packages gets a new launcher (the socket's name carries
+a digest of both)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sys
+from typing import Any
+
+# Commands whose process is quick and plain: no terminal handling of their own (the dashboard, a
+# shell, an editor) and no long life of their own (a server).
+FORKED_COMMANDS = frozenset({"run", "add", "list", "wait", "cancel", "retry", "delete", "clean"})
+EDIT_FLAGS = frozenset({"-e", "--edit"})
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if _forkable(argv) and os.environ.get("TSK_LAUNCHER", "1") != "0":
+        where = _launcher_dir()
+        if where is not None:
+            code = _via_launcher(where, argv)
+            if code is not None:
+                os._exit(code)
+            _start_launcher(where)
+    from tsk.cli.main import main as in_process
+
+    in_process()
+
+
+def _forkable(argv: list[str]) -> bool:
+    return bool(argv) and argv[0] in FORKED_COMMANDS and not EDIT_FLAGS & set(argv) and "--help" not in argv
+
+
+# -- where the launcher listens ---------------------------------------------------------------------
+
+
+def _launcher_dir() -> str | None:
+    """A dir only this user can use (the socket carries the user's environment); None when the
+    place is not safe to use, and then tsk runs in-process."""
+    base = os.environ.get("TSK_LAUNCHER_DIR") or os.path.join(
+        os.environ.get("XDG_RUNTIME_DIR") or "/tmp", f"tsk-launcher-{os.getuid()}")
+    try:
+        os.makedirs(base, mode=0o700, exist_ok=True)
+        st = os.lstat(base)
+    except OSError:
+        return None
+    if st.st_uid != os.getuid() or st.st_mode & 0o077 or not os.path.isdir(base) or os.path.islink(base):
+        return None
+    return base
+
+
+def code_digest(root: str | None = None) -> str:
+    """Names the launcher for this code: tsk's sources (path, size, mtime), the interpreter and the
+    installed packages' dirs. Costs a stat per source file (~1 ms)."""
+    import hashlib
+
+    if root is None:
+        import tsk
+
+        root = os.path.dirname(os.path.abspath(tsk.__file__))
+    h = hashlib.blake2b(digest_size=8)
+    h.update(f"{sys.executable}\0{sys.version}\0{root}\0".encode())
+    for p in sys.path:
+        if p.endswith("-packages") and os.path.isdir(p):
+            h.update(f"{p}:{os.stat(p).st_mtime_ns}\0".encode())
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(dirpath, name))
+                h.update(f"{dirpath}/{name}:{st.st_size}:{st.st_mtime_ns}\0".encode())
+    return h.hexdigest()
+
+
+def _paths(where: str, digest: str) -> tuple[str, str]:
+    return os.path.join(where, f"{digest}.sock"), os.path.join(where, f"{digest}.lock")
+
+
+# -- the command's side ----------------------------------------------------------------------------
+
+
+def _via_launcher(where: str, argv: list[str]) -> int | None:
+    """Run the command in a child of the launcher; its exit code, or None when no launcher answers."""
+    import json
+
+    sock_path, _ = _paths(where, code_digest())
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(sock_path)
+    except OSError:
+        conn.close()
+        return None
+    request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ),
+                          "umask": _umask()}).encode()
+    header = len(request).to_bytes(8, "big")
+    try:
+        socket.send_fds(conn, [header], [0, 1, 2])
+        conn.sendall(request)
+        reader = conn.makefile("rb")
+        first = reader.readline().split()
+    except OSError:
+        conn.close()
+        return None
+    if first[:1] != [b"pid"]:
+        conn.close()
+        return None  # the launcher went away before forking: nothing ran, so run in-process
+    child = int(first[1])
+    _forward_signals(child)
+    last = reader.readline().split()
+    if last[:1] == [b"exit"]:
+        return int(last[1])
+    print("tsk: the command's process ended without an exit code (killed?)", file=sys.stderr)
+    return 1
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _forward_signals(child: int) -> None:
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signum)
+
+    for sig in FORWARDED:
+        signal.signal(sig, forward)
+
+    def stop(_signum: int, _frame: object) -> None:  # Ctrl-Z: stop both; `fg` continues both
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGSTOP)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)
+
+    def cont(_signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGTSTP, stop)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGCONT)
+
+    signal.signal(signal.SIGTSTP, stop)
+    signal.signal(signal.SIGCONT, cont)
+
+
+def _start_launcher(where: str) -> None:
+    from tsk.proc import spawn_detached
+
+    spawn_detached([sys.executable, "-m", "tsk.cli.launcher", where], cwd="/")
+
+
+# -- the launcher's side ---------------------------------------------------------------------------
+
+
+def serve(where: str) -> None:
+    """The launcher: import what commands use, then fork a child per connection until idle."""
+    import fcntl
+
+    digest = code_digest()
+    sock_path, lock_path = _paths(where, digest)
+    lock = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return  # another launcher for this code runs (or is starting)
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]  # `-m` put the launcher's working dir first; a command's imports must not see it
+    _preload()
+    idle = float(os.environ.get("TSK_LAUNCHER_IDLE_SECONDS", "600"))
+    os.ftruncate(lock, 0)
+    os.write(lock, f"{os.getpid()}\n".encode())
+    if os.path.exists(sock_path):
+        os.unlink(sock_path)  # a dead launcher's: we hold the lock, so no live one uses it
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(sock_path)
+    bound = os.stat(sock_path).st_ino
+    listener.listen(64)
+    listener.settimeout(idle)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children report their exit code themselves
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `finally` below removes the socket
+    try:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                return
+            _fork_command(listener, lock, conn)
+    finally:
+        with contextlib.suppress(OSError):
+            if os.stat(sock_path).st_ino == bound:
+                os.unlink(sock_path)
+
+
+def _fork_command(listener: socket.socket, lock: int, conn: socket.socket) -> None:
+    import json
+
+    conn.settimeout(10)
+    try:
+        header, fds, _flags, _addr = socket.recv_fds(conn, 8, 3)
+        if len(header) != 8 or len(fds) != 3:
+            raise OSError("incomplete request")
+        size = int.from_bytes(header, "big")
+        data = b""
+        while len(data) < size:
+            chunk = conn.recv(size - len(data))
+            if not chunk:
+                raise OSError("incomplete request")
+            data += chunk
+        request = json.loads(data)
+    except (OSError, ValueError):
+        conn.close()
+        return
+    pid = os.fork()
+    if pid == 0:
+        listener.close()
+        os.close(lock)  # the launcher's lock dies with the launcher, not with its longest command
+        conn.settimeout(None)
+        _run_child(conn, fds, request)
+    conn.close()
+    for fd in fds:
+        os.close(fd)
+
+
+def _run_child(conn: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
+    """In the forked child: become the command's process, run the command, report its exit code."""
+    import threading
+
+    code = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGTSTP, signal.SIGCONT):
+            signal.signal(sig, signal.SIG_DFL)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        for fd in fds:
+            if fd > 2:
+                os.close(fd)
+        os.chdir(str(request["cwd"]))
+        os.umask(int(request["umask"]))
+        os.environ.clear()
+        os.environ.update({str(k): str(v) for k, v in request["env"].items()})
+        argv = [str(a) for a in request["argv"]]
+        sys.argv = ["tsk", *argv]
+        _reopen_stdio()
+        conn.sendall(f"pid {os.getpid()}\n".encode())
+        if os.environ.get("TSK_DEBUG", "") not in ("", "0"):
+            print(f"tsk: debug: command process {os.getpid()}, forked by the launcher {os.getppid()}",
+                  file=sys.stderr)
+
+        def die_with_the_command() -> None:  # its process is gone (kill -9): so is this one, as in-process
+            with contextlib.suppress(OSError):
+                conn.recv(1)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        threading.Thread(target=die_with_the_command, name="tsk-command-watch", daemon=True).start()
+        from tsk.cli.main import run
+
+        code = run(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        with contextlib.suppress(OSError):
+            conn.sendall(f"exit {code}\n".encode())
+        os._exit(code)
+
+
+def _reopen_stdio() -> None:
+    """The stdio objects a fresh interpreter would make for these descriptors (line-buffered stdout
+    on a terminal, block-buffered otherwise; stderr always line-buffered)."""
+    enc = "utf-8"
+    sys.stdin = open(0, encoding=enc, closefd=False)  # noqa: SIM115 - stdio lives as long as the process
+    sys.stdout = open(1, "w", encoding=enc, closefd=False, buffering=-1 if not os.isatty(1) else 1)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding=enc, errors="backslashreplace", closefd=False, buffering=1)  # noqa: SIM115
+
+
+def _preload() -> None:
+    """What a command imports, imported once here instead of in every command's process."""
+    import importlib
+
+    for name in ("tsk.cli.main", "tsk.cli.app", "tsk.cli.run", "tsk.cli.queue", "tsk.cli.listing",
+                 "tsk.cli.render", "tsk.engine", "tsk.sandbox.runner", "tsk.sandbox.provision",
+                 "tsk.sandbox.snapshot", "tsk.layers.service", "tsk.layers.store", "tsk.queue.db",
+                 "tsk.recipes.render", "tsk.recipes.store", "tsk.recipes.prompt", "tsk.config.schema",
+                 "tsk.config.load", "filelock", "diskcache", "sqlite3"):
+        try:
+            importlib.import_module(name)
+        except ImportError:  # a module renamed since: the command imports what it needs itself
+            continue
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
