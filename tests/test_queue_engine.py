@@ -59,7 +59,11 @@ def _labelled(engine, tid: str) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_three_tasks_on_three_stacks_run_two_at_a_time(repo: Path, engine) -> None:  # type: ignore[no-untyped-def]
-    ids = {stack: _add(repo, f"echo {stack} > {stack}.txt; test -n \"$(command -v {cmd})\"", "--stack", stack)[0]
+    # Images first: what is tested is the scheduling, and a cold build would keep the tasks apart.
+    built = run_tsk("layers", "build", "--stack", "default,python,node", "-a", "exec", cwd=repo, timeout=1500)
+    assert built.returncode == 0, built.stderr
+    ids = {stack: _add(repo, f"echo {stack} > {stack}.txt; test -n \"$(command -v {cmd})\"; sleep 2", "--stack",
+                       stack)[0]
            for stack, cmd in (("default", "git"), ("python", "python3"), ("node", "node"))}
     res = _serve(repo, "-q", "-w", "2")
     tasks = _tasks(repo)
