@@ -4,18 +4,21 @@ The sandbox gets `tasks/<id>/git` as `/workspace/<project>/.git`: HEAD on the ta
 the shared checkout, and `objects/info/alternates` naming the user's objects dirs (mounted read-only at
 the same paths). New objects land in the task's own objects dir; none is copied, none can be written
 in the user's repo. Everything in it is the sandbox's to rewrite, so on the way back tsk trusts
-nothing there but the objects: it rewrites the config and reads the one branch it asked for."""
+nothing there but the objects: it rewrites the config and alternates, refuses dirs swapped for links,
+and reads the one branch it asked for."""
 
 from __future__ import annotations
 
 import math
 import os
 import shutil
+import stat
 import time
 from pathlib import Path
 
 import msgspec
 
+from tsk.errors import TskError
 from tsk.sandbox.git import git, git_ok
 
 CONFIG = """\
@@ -53,6 +56,28 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+class TaskGitDirError(TskError):
+    """The sandbox left the task git dir in a shape tsk will not fetch from."""
+
+
+def real_dir(root: Path, rel: str, *, make: bool = False) -> Path | None:
+    """`root/rel` if it is a directory reached without following any symlink (the sandbox may have
+    swapped a dir for a link into the user's repo), else None. With `make`, missing dirs are made."""
+    here = root
+    for part in Path(rel).parts:
+        if part in (".", "..", "/"):
+            return None
+        here = here / part
+        if make and not here.is_symlink() and not here.exists():
+            here.mkdir()
+        try:
+            if not stat.S_ISDIR(here.lstat().st_mode):
+                return None
+        except OSError:
+            return None
+    return here
+
+
 def make_git_dir(dest: Path, *, branch: str, commit: str, alternates: list[str], index: Path,
                  object_format: str, exclude: str, index_after: float) -> None:
     """Lay out the task git dir by hand (a handful of small files) in a temp dir, then move it in."""
@@ -82,12 +107,19 @@ def fetch_branch(*, repo: Path, git_dir: Path, branch: str, source: str, alterna
                  object_format: str, base: str | None = None) -> FetchResult:
     """Count the task branch's commits beyond `source`; fetch the branch into the user's repo when
     there are any. Only refs/heads/<branch> and new objects are written there."""
-    # the sandbox could rewrite these to run commands or read another repo's refs: put ours back
+    # the sandbox could rewrite these to run commands or read another repo's refs: put ours back, but
+    # not through a dir it swapped for a link (on the host it may lead into the user's repo)
+    info = real_dir(git_dir, "objects/info", make=True)
+    if info is None:
+        raise TaskGitDirError(f"the sandbox replaced {git_dir}/objects/info with a link or a file; "
+                              "nothing is fetched from that git dir")
     _write(git_dir / "config", _config(object_format))
-    _write(git_dir / "objects" / "info" / "alternates", "".join(f"{a}\n" for a in alternates))
+    _write(info / "alternates", "".join(f"{a}\n" for a in alternates))
     for name in ("commondir", "gitdir", "config.worktree"):
         target = git_dir / name
-        if target.is_symlink() or target.is_file():
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.is_symlink() or target.exists():
             target.unlink()
     ref = f"refs/heads/{branch}"
     head = git_ok(["--git-dir", str(git_dir), "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"])
