@@ -1,10 +1,11 @@
-"""Work inside submodules comes back with the task branch, against the real engine: the submodule
-commits into the user's git dir for each submodule under the task branch's name, and nothing else in
-the user's repo changes."""
+"""Work inside submodules and new git-lfs files come back with the task branch, against the real engine:
+the submodule commits into the user's git dir for each submodule under the task branch's name, the
+git-lfs objects into the user's store, and nothing else in the user's repo changes."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -176,6 +177,63 @@ def only_the_branch_and_objects(before: dict[str, str], after: dict[str, str]) -
     return changed
 
 
+def lfs_object(common: Path, content: bytes) -> Path:
+    oid = hashlib.sha256(content).hexdigest()
+    return common / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
+
+
+@pytest.mark.docker
+def test_new_lfs_objects_come_back_and_existing_ones_are_left_alone(
+        sub_repo: Path, tmp_path: Path, data_dir: Path, image: str) -> None:
+    repo = sub_repo
+    lib_gd = lib_dirs(repo)[0]
+    old = b"an object the user already has\n"
+    (repo / "old.bin").write_text(pointer(old))
+    git(repo, "add", "old.bin")
+    git(repo, "commit", "-qm", "an lfs pointer")
+    have = lfs_object(repo / ".git", old)
+    have.parent.mkdir(parents=True)
+    have.write_bytes(old)
+    stamp = have.stat().st_mtime_ns - 10**9
+    os.utime(have, ns=(stamp, stamp))
+    st = have.stat()
+    new, in_lib, junk = b"new content\n" * 1000, b"a new asset in lib\n", b"staged, then dropped\n"
+    script = f"""
+printf '%s' '{new.decode()}' > new.bin
+printf '%s' '{old.decode()}' > same-as-old.bin
+printf '%s' '{in_lib.decode()}' > lib/asset.bin
+printf '%s' '{junk.decode()}' > junk.bin && git add junk.bin && git rm -q --cached junk.bin && rm junk.bin
+"""
+    snap, _task, _out = run_task(repo, tmp_path, data_dir, image, "l1", script)
+    task_store = Path(snap.git_dir) / "lfs" / "objects"
+    assert lfs_object(Path(snap.git_dir), new).read_bytes() == new  # the clean filter ran in the sandbox
+    assert lfs_object(Path(snap.git_dir), junk).is_file()
+    res = fetch_result(snap)
+    branch = snap.branch
+    assert res.branch == branch and res.submodules == ("lib",), res
+    assert git(repo, "show", f"{branch}:new.bin") == pointer(new).strip()
+    got = lfs_object(repo / ".git", new)
+    assert got.read_bytes() == new and hashlib.sha256(got.read_bytes()).hexdigest() == got.name
+    assert lfs_object(lib_gd, in_lib).read_bytes() == in_lib  # the submodule's own store
+    assert not lfs_object(repo / ".git", junk).exists()  # not on the branch: not brought back
+    after = have.stat()
+    assert (after.st_ino, after.st_mtime_ns, have.read_bytes()) == (st.st_ino, st.st_mtime_ns, old)
+    assert res.lfs_objects == 2 and not [n for n in res.notes if "git-lfs" in n], res
+    assert not list((repo / ".git" / "lfs").rglob("*.tsk-*"))  # no temp file left
+    assert task_store.is_dir()
+
+
+@pytest.mark.docker
+def test_lfs_objects_come_back_only_with_a_branch(tmp_path: Path, data_dir: Path, image: str) -> None:
+    repo = make_repo(tmp_path / "proj", {"a.txt": "a\n", ".gitattributes": LFS_ATTRS})
+    script = "echo staged > x.bin && git add x.bin && git rm -q --cached x.bin && rm x.bin"
+    snap, _task, _out = run_task(repo, tmp_path, data_dir, image, "l2", script)
+    assert list((Path(snap.git_dir) / "lfs" / "objects").rglob("*")), "the clean filter did not run"
+    res = fetch_result(snap)
+    assert res.branch is None
+    assert not (repo / ".git" / "lfs").exists()
+
+
 @pytest.mark.docker
 def test_a_link_in_place_of_a_submodule_git_dir_leads_nowhere(
         sub_repo: Path, tmp_path: Path, data_dir: Path, image: str) -> None:
@@ -230,3 +288,34 @@ def test_submodule_names_that_would_leave_modules_are_refused() -> None:
     assert all(safe_name(n) for n in ("lib", "deps/inner", "a.b", "..x"))
     assert not any(safe_name(n) for n in ("", "..", "../x", "a/../../x", "/abs", "a//b", "a\\..\\x", "."))
 
+
+def test_lfs_objects_are_copied_only_when_they_hash_to_their_oid_and_never_through_a_link(tmp_path: Path) -> None:
+    from tsk.sandbox.gitlfs import copy_objects
+
+    task, user = tmp_path / "task-git", tmp_path / "user-git"
+    good, bad, linked, theirs = b"good\n", b"claims to be another\n", b"a file outside\n", b"the user's own\n"
+
+    def put(common: Path, oid_of: bytes, content: bytes) -> Path:
+        p = lfs_object(common, oid_of)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(content)
+        return p
+
+    put(task, good, good)
+    put(task, bad, b"not the content the oid names\n")
+    outside = tmp_path / "secret"
+    outside.write_bytes(linked)
+    link = lfs_object(task, linked)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside)
+    put(task, theirs, b"the sandbox's version\n")
+    kept = put(user, theirs, theirs)
+    oid = {c: hashlib.sha256(c).hexdigest() for c in (good, bad, linked, theirs)}
+
+    res = copy_objects(task, user, [oid[good], oid[bad], oid[linked], oid[theirs], "f" * 64])
+    assert res.copied == (oid[good],) and res.corrupt == (oid[bad],) and res.present == 1
+    assert res.missing == (oid[linked], "f" * 64)
+    assert lfs_object(user, good).read_bytes() == good
+    assert not lfs_object(user, bad).exists() and not lfs_object(user, linked).exists()
+    assert kept.read_bytes() == theirs
+    assert sorted(p.name for p in (user / "lfs").rglob("*") if p.is_file()) == sorted([oid[good], oid[theirs]])

@@ -218,8 +218,8 @@ def _record_end(store: TaskStore, task: Task, tdir: Path) -> None:
 
 def fetch_work(task: Task, tdir: Path) -> tuple[str, ...]:
     """Bring the task branch back if the agent added commits beyond the baseline commit that the
-    container recorded (the user's uncommitted changes), with the submodule commits it needs.
-    Returns the notes on what did not come back, also kept in the task's log."""
+    container recorded (the user's uncommitted changes), with the submodule commits and git-lfs
+    objects it needs. Returns the notes on what did not come back, also kept in the task's log."""
     from tsk.sandbox.snapshot import fetch_result, load_snapshot
 
     base_file = tdir / "output" / "base-commit"

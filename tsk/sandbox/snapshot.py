@@ -10,7 +10,7 @@ uncommitted changes plus one index copy per repository.
 
 Nothing here writes to the user's repo: every git command runs with GIT_OPTIONAL_LOCKS=0, anything
 that needs an index gets its own, and only `fetch_result` adds the task branch at the end (to the
-superproject and to each submodule the branch moved)."""
+superproject and to each submodule the branch moved), with the git-lfs objects it points to."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import msgspec
 from tsk.sandbox import git as g
 from tsk.sandbox.gitcheckout import Submodule, ensure_checkout, plan_submodules
 from tsk.sandbox.gitdir import Layout, fetch_ref, make_git_dir, new_commits, reset_git_dir
+from tsk.sandbox.gitlfs import bring_back
 from tsk.sandbox.gitsub import fetch_submodules, gitfiles, layouts
 
 __all__ = ["FetchResult", "Snapshot", "SnapshotError", "commit_script", "fetch_result", "load_snapshot",
@@ -60,6 +61,7 @@ class FetchResult(msgspec.Struct, frozen=True, kw_only=True):
     commits: int
     head: str | None
     submodules: tuple[str, ...] = ()  # paths of the submodules that got the branch too
+    lfs_objects: int = 0  # git-lfs objects copied into the user's stores
     notes: tuple[str, ...] = ()
 
 
@@ -184,7 +186,7 @@ def fetch_result(snapshot: Snapshot, base: str | None = None) -> FetchResult:
     """After the container ends: bring the task branch into the user's repo if the agent added
     commits (beyond `base`, the commit of the user's uncommitted changes, when there was one);
     otherwise no branch ("no changes, no branch"). With the branch come the submodule commits it
-    records."""
+    records and the git-lfs objects its new commits point to."""
     git_dir, source, branch = Path(snapshot.git_dir), snapshot.source_commit, snapshot.branch
     reset_git_dir(git_dir, alternates=snapshot.alternates, object_format=snapshot.object_format)
     head, count = new_commits(git_dir, branch=branch, source=source, base=base)
@@ -192,5 +194,13 @@ def fetch_result(snapshot: Snapshot, base: str | None = None) -> FetchResult:
         return FetchResult(branch=None, commits=0, head=head, notes=snapshot.notes)
     subs, sub_notes = fetch_submodules(git_dir, snapshot.submodules, source=source, head=head, branch=branch)
     fetch_ref(["-C", snapshot.repo], git_dir, head, f"refs/heads/{branch}")
+    notes = [*snapshot.notes, *sub_notes]
+    copied = 0
+    stores = [("", git_dir, snapshot.git_common_dir, source, head),
+              *((f"submodule {s.path}: ", Path(s.git_dir), s.common_dir, s.source, s.head) for s in subs)]
+    for where, task_dir, user_dir, old, new in stores:
+        lfs = bring_back(task_dir, Path(user_dir), old, new)
+        copied += len(lfs.copied)
+        notes += [where + note for note in lfs.notes(f"{user_dir}/lfs/objects")]
     return FetchResult(branch=branch, commits=count, head=head, submodules=tuple(s.path for s in subs),
-                       notes=(*snapshot.notes, *sub_notes))
+                       lfs_objects=copied, notes=tuple(notes))
