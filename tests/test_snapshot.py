@@ -271,6 +271,24 @@ echo done-attacking
 
 
 @pytest.mark.docker
+def test_a_link_in_place_of_the_task_objects_dir_leads_nowhere(
+        tmp_path: Path, data_dir: Path, image: str) -> None:
+    """On the way back tsk rewrites the task git dir's alternates: its objects dir swapped for a link to
+    the user's (valid on the host, where the fetch runs) must not take that write into the user's repo."""
+    repo = make_repo(tmp_path / "r", {"a.txt": "a\n"})
+    objects = git(repo, "rev-parse", "--path-format=absolute", "--git-path", "objects")
+    task = tmp_path / "tasks" / "t7"
+    snap = take_snapshot(repo, task, data_dir=data_dir, branch="tsk/evil/t7")
+    done = sandbox(snap, task, image, f"echo x > x.txt && git add x.txt && git commit -qm x "
+                                      f"&& rm -rf .git/objects && ln -s {objects} .git/objects", commit=False)
+    assert done.returncode == 0, done.stderr
+    before = dot_git_hash(repo)
+    with pytest.raises(TskError, match="objects/info"):
+        fetch_result(snap)
+    assert dot_git_hash(repo) == before
+
+
+@pytest.mark.docker
 def test_a_worktree_snapshots_as_itself(tmp_path: Path, data_dir: Path, image: str) -> None:
     main = make_repo(tmp_path / "main", {"a.txt": "main\n"})
     wt = tmp_path / "wt"

@@ -37,9 +37,10 @@ def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def git(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> bytes:
+def git(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+        input: bytes | None = None) -> bytes:
     """Run git and return its raw stdout (paths with -z are bytes, not text)."""
-    return proc.run(["git", *NO_HOOKS, *args], cwd=cwd, env=git_env(env)).stdout
+    return proc.run(["git", *NO_HOOKS, *args], cwd=cwd, env=git_env(env), input=input).stdout
 
 
 def git_text(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> str:

@@ -2,7 +2,8 @@
 files (`tree/`) and an index whose stat data matches them (`index`). Made once per commit, under a lock
 (check, lock, check again, build in a temp dir, publish by rename), and used by every task from that
 commit as the lower layer of its overlay. Initialized submodules are checked out inside it at their
-recorded commits; git-lfs files stay pointers."""
+recorded commits, each with an index of its own (`index.<key>`, see `sub_index`); git-lfs files stay
+pointers."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ GITLINK = "160000"
 
 class Submodule(msgspec.Struct, frozen=True, kw_only=True):
     path: str  # relative to the parent's tree
-    git_dir: str  # the user's git dir for it (read only)
+    name: str  # its name in the parent's .gitmodules: the task keeps its git dir at modules/<name>
+    git_dir: str  # the user's git dir for it (read only until the task's branch is fetched into it)
+    common_dir: str  # the user's common git dir for it (refs, lfs/objects)
     commit: str
     objects: tuple[str, ...]  # its objects dirs, mounted read-only in the sandbox
     children: tuple[Submodule, ...] = ()
@@ -66,13 +69,21 @@ def _submodule_git_dir(work: Path | None, git_dir: Path, common_dir: Path, path:
     return None
 
 
-def plan_submodules(work: Path | None, git_dir: Path, common_dir: Path, commit: str) -> tuple[Submodule, ...]:
+def safe_name(name: str) -> bool:
+    """A submodule name that stays inside `modules/` (git refuses the same ones)."""
+    parts = name.replace("\\", "/").split("/")
+    return bool(name) and not name.startswith("/") and all(p not in ("", ".", "..") for p in parts)
+
+
+def plan_submodules(work: Path | None, git_dir: Path, common_dir: Path, commit: str,
+                    prefix: str = "") -> tuple[tuple[Submodule, ...], tuple[str, ...]]:
     """The gitlinks in `commit` whose submodule the user has initialized and whose recorded commit is
-    present; the others stay empty dirs, as in a fresh clone. O(submodules), not O(files)."""
+    present; the others stay empty dirs, as in a fresh clone, and get a note saying so. O(submodules),
+    not O(files)."""
     raw = git_ok(["--git-dir", str(common_dir), "config", "--blob", f"{commit}:.gitmodules", "-z",
                   "--get-regexp", r"^submodule\..*\.path$"])
     if not raw:
-        return ()
+        return (), ()
     names: dict[str, str] = {}
     for entry in raw.split("\0"):
         key, _, value = entry.partition("\n")
@@ -80,6 +91,7 @@ def plan_submodules(work: Path | None, git_dir: Path, common_dir: Path, commit: 
             names[value] = key.removeprefix("submodule.").removesuffix(".path")
     listing = git(["--git-dir", str(common_dir), "ls-tree", "-z", commit, "--", *names], cwd=common_dir)
     out: list[Submodule] = []
+    notes: list[str] = []
     for item in listing.split(b"\0"):
         if not item:
             continue
@@ -88,19 +100,38 @@ def plan_submodules(work: Path | None, git_dir: Path, common_dir: Path, commit: 
         path = os.fsdecode(raw_path)
         if mode != GITLINK:
             continue
-        sub = _submodule_git_dir(work, git_dir, common_dir, path, names.get(path, path))
+        name = names.get(path, path)
+        shown = prefix + path
+        if not safe_name(name):
+            notes.append(f"submodule {shown}: its name {name!r} would leave .git/modules; it stays an empty "
+                         "directory in the sandbox and nothing in it comes back")
+            continue
+        sub = _submodule_git_dir(work, git_dir, common_dir, path, name)
         if sub is None:
-            log.info("submodule %s is not initialized; it stays an empty directory", path)
+            notes.append(f"submodule {shown} is not initialized in your repo, so it was an empty directory in "
+                         "the sandbox and nothing in it comes back; `git submodule update --init --recursive` "
+                         "gives later tasks its files")
             continue
         if git_ok(["--git-dir", str(sub), "cat-file", "-e", f"{sha}^{{commit}}"]) is None:
-            log.warning("submodule %s: commit %s is not in %s; it stays an empty directory", path, sha, sub)
+            notes.append(f"submodule {shown}: its recorded commit {sha[:12]} is not in {sub}, so it was an empty "
+                         "directory in the sandbox; run `git submodule update` to fetch it")
             continue
         sub_common = Path(git_ok(["--git-dir", str(sub), "rev-parse", "--path-format=absolute",
                                   "--git-common-dir"]) or sub)
-        children = plan_submodules(work / path if work else None, sub, sub_common, sha)
-        out.append(Submodule(path=path, git_dir=str(sub), commit=sha, objects=tuple(objects_dirs(sub_common)),
-                             children=children))
-    return tuple(out)
+        children, child_notes = plan_submodules(work / path if work else None, sub, sub_common, sha,
+                                                prefix=f"{shown}/")
+        notes.extend(child_notes)
+        out.append(Submodule(path=path, name=name, git_dir=str(sub), common_dir=os.path.realpath(sub_common),
+                             commit=sha, objects=tuple(objects_dirs(sub_common)), children=children))
+    if not prefix:
+        for note in notes:
+            log.info("%s", note)
+    return tuple(out), tuple(notes)
+
+
+def sub_index(checkout_dir: Path, path: str) -> Path:
+    """The index of the submodule at `path` (from the top of the superproject) in a checkout."""
+    return checkout_dir / f"index.{xxhash.xxh3_64_hexdigest(path.encode(errors='surrogateescape'))}"
 
 
 def checkout_key(commit: str, submodules: tuple[Submodule, ...]) -> str:
@@ -113,18 +144,18 @@ def repo_id(info: RepoInfo) -> str:
     return xxhash.xxh3_64_hexdigest(info.common_dir.encode(errors="surrogateescape"))
 
 
-def _check_out(git_dir: Path, commit: str, tree: Path, index: Path, subs: tuple[Submodule, ...]) -> None:
+def _check_out(git_dir: Path, commit: str, tree: Path, index: Path, subs: tuple[Submodule, ...],
+               prefix: str = "") -> None:
     tree.mkdir(parents=True, exist_ok=True)
     env = {"GIT_INDEX_FILE": str(index)}
     base = ["--git-dir", str(git_dir), "--work-tree", str(tree), *NO_SMUDGE]
     git([*base, "read-tree", commit], cwd=tree, env=env)
     git([*base, "checkout-index", "-a", "-f", "-u"], cwd=tree, env=env)
     for sub in subs:
-        sub_index = index.with_name(f"{index.name}.{uuid.uuid4().hex[:8]}")
-        try:
-            _check_out(Path(sub.git_dir), sub.commit, tree / sub.path, sub_index, sub.children)
-        finally:
-            sub_index.unlink(missing_ok=True)
+        # kept beside the superproject's: a task's submodule git dir starts from it
+        path = prefix + sub.path
+        _check_out(Path(sub.git_dir), sub.commit, tree / sub.path, sub_index(index.parent, path), sub.children,
+                   prefix=f"{path}/")
 
 
 def ensure_checkout(data_dir: Path, info: RepoInfo, commit: str, subs: tuple[Submodule, ...]) -> tuple[Path, Checkout]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 
 from tsk.agents.base import AgentResult
-from tsk.agents.events import encode_event, render
+from tsk.agents.events import Message, encode_event, render
 from tsk.errors import TskError
 from tsk.sandbox.provision import Prepared, RunEvents, agent_for, cleanup, provision, task_config, timed
 from tsk.tasks import model
@@ -167,8 +167,10 @@ def execute(ctx: Context, task: Task, ui: RunEvents, store: TaskStore, *,
             result: AgentResult = p.agent.result(events, exit_code)
             cancel = cancel or store.cancel_requested(task.id)
             with timed(task, "fetch", ui):
-                fetch_work(task, tdir)
-            task.summary = result.summary or None
+                notes = fetch_work(task, tdir)
+            for note in notes:
+                ui.note(note)
+            task.summary = _with_notes(result.summary, notes)
         if cancel is not None:
             task.status, task.error = "CANCELLED", cancel
         elif result.success:
@@ -214,9 +216,10 @@ def _record_end(store: TaskStore, task: Task, tdir: Path) -> None:
         model.save(task, tdir)
 
 
-def fetch_work(task: Task, tdir: Path) -> None:
+def fetch_work(task: Task, tdir: Path) -> tuple[str, ...]:
     """Bring the task branch back if the agent added commits beyond the baseline commit that the
-    container recorded (the user's uncommitted changes)."""
+    container recorded (the user's uncommitted changes), with the submodule commits and git-lfs
+    objects it needs. Returns the notes on what did not come back, also kept in the task's log."""
     from tsk.sandbox.snapshot import fetch_result, load_snapshot
 
     base_file = tdir / "output" / "base-commit"
@@ -224,6 +227,17 @@ def fetch_work(task: Task, tdir: Path) -> None:
     fetched = fetch_result(load_snapshot(tdir), base=base or None)
     task.result_branch, task.commits = fetched.branch, fetched.commits
     task.result_commit = fetched.head if fetched.branch else task.source_commit
+    if fetched.notes:
+        log = model.agent_log(tdir)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            for note in fetched.notes:
+                out.write(encode_event(Message(f"tsk: {note}", role="warning")) + b"\n")
+    return fetched.notes
+
+
+def _with_notes(summary: str | None, notes: tuple[str, ...]) -> str | None:
+    return "\n".join([*([summary] if summary else []), *(f"tsk: {n}" for n in notes)]) or None
 
 
 def _inner_timings(task: Task, tdir: Path, total: float, ui: RunEvents) -> None:
@@ -272,10 +286,11 @@ def shell_task(ctx: Context, req: RunRequest, ui: RunEvents) -> RunResult:
             # The docker CLI owns terminal handling (raw mode, resize on SIGWINCH) for an attached tty.
             code = proc.interactive(["docker", "start", "--attach", "--interactive", p.container])
         with timed(task, "fetch", ui):
-            fetch_work(task, tdir)
+            notes = fetch_work(task, tdir)
+        for note in notes:
+            ui.note(note)
         task.status = "COMPLETE"
-        if code not in (0, 130):
-            task.summary = f"the shell exited with code {code}"
+        task.summary = _with_notes(f"the shell exited with code {code}" if code not in (0, 130) else None, notes)
     except TskError as exc:
         task.status, task.error = "FAILED", exc.message
         if not task.started:
