@@ -3,6 +3,8 @@
 
 1. A warm `tsk run --agent exec -p true` on a small repo, as a whole process, alternated in the same
    run with `docker run --rm <the same image> true`: medians, the ratio, and the median of each phase.
+   `tsk run` is timed twice: as users get it (forked by the warm launcher, tsk/cli/launcher.py) and
+   with TSK_LAUNCHER=0 (a fresh interpreter importing everything), so the launcher's share shows.
 2. Snapshot time for synthetic repos of 1k, 10k and 50k tracked files (with a long history and a large
    ignored directory): the first and the second task from the same commit, against `cp -a` of the
    directory. Targets (issue 3): run ratio <= 1.5; second snapshot <= 10% of cp -a at every size.
@@ -13,9 +15,11 @@ Usage: .venv/bin/python bench/run.py [--rounds N] [--sizes 1000,10000,50000] [--
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -96,24 +100,41 @@ def main() -> int:
     first = json.loads(sh(*tsk, cwd=small, env=env))  # warm the store and the proxy
     image = first["image"]
 
-    run_s, docker_s, phases = [], [], []
+    launcher_dir = work / "launcher"
+    launcher_dir.mkdir(mode=0o700)
+    env["TSK_LAUNCHER_DIR"] = str(launcher_dir)  # a launcher of its own, stopped at the end
+    sh(*tsk, cwd=small, env=env)  # starts the launcher
+    for _ in range(100):
+        if list(launcher_dir.glob("*.sock")):
+            break
+        time.sleep(0.1)
+    direct_env = {**env, "TSK_LAUNCHER": "0"}
+    run_s, direct_s, docker_s, phases = [], [], [], []
     for _ in range(args.rounds):
         t0 = time.perf_counter()
         task = json.loads(sh(*tsk, cwd=small, env=env))
         run_s.append(time.perf_counter() - t0)
         phases.append(task["timings"])
         t0 = time.perf_counter()
+        sh(*tsk, cwd=small, env=direct_env)
+        direct_s.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
         sh("docker", "run", "--rm", image, "true")
         docker_s.append(time.perf_counter() - t0)
+    for lock in launcher_dir.glob("*.lock"):
+        with contextlib.suppress(ValueError, OSError):
+            os.kill(int(lock.read_text().split()[0]), signal.SIGTERM)
     med_phase = {k: round(statistics.median(p[k] for p in phases if k in p) * 1000, 1)
                  for k in phases[0]}
     result: dict[str, object] = {
         "rounds": args.rounds,
         "tsk_run_median_ms": round(statistics.median(run_s) * 1000, 1),
+        "tsk_run_no_launcher_median_ms": round(statistics.median(direct_s) * 1000, 1),
         "docker_run_median_ms": round(statistics.median(docker_s) * 1000, 1),
         "phase_median_ms": med_phase,
     }
     result["ratio"] = round(statistics.median(run_s) / statistics.median(docker_s), 3)
+    result["ratio_no_launcher"] = round(statistics.median(direct_s) / statistics.median(docker_s), 3)
 
     snaps = {}
     data = work / "snapdata"
@@ -129,6 +150,8 @@ def main() -> int:
     else:
         print(f"tsk run (warm, whole process) median {result['tsk_run_median_ms']} ms; "
               f"docker run --rm median {result['docker_run_median_ms']} ms; ratio {result['ratio']} (target <= 1.5)")
+        print(f"without the launcher (TSK_LAUNCHER=0): median {result['tsk_run_no_launcher_median_ms']} ms, "
+              f"ratio {result['ratio_no_launcher']}")
         print("phases (median ms): " + ", ".join(f"{k} {v}" for k, v in med_phase.items()))
         print(f"{'files':>8} {'first s':>9} {'second s':>9} {'cp -a s':>9} {'second/cp':>10}")
         for size, s in snaps.items():
