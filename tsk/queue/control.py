@@ -4,13 +4,13 @@ works without a server; only stopping a running task talks to the engine."""
 from __future__ import annotations
 
 import contextlib
-import shutil
 import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from tsk.errors import TskError, UsageError
+from tsk.files import remove_tree
 from tsk.queue import scheduler
 from tsk.queue.db import ACTIVE, ENDED, Conflict, Store, owner_alive
 from tsk.tasks import model
@@ -78,7 +78,7 @@ def add(ctx: Context, req: RunRequest, *, agents: tuple[str, ...] = (), parents:
             task = create_task(ctx, msgspec.structs.replace(req, agent=agent), ui or Quiet(), parents=ids)
             loop = scheduler.cycle(links, task.id, ids)
             if loop:
-                shutil.rmtree(model.task_dir(ctx.paths.data, task.id), ignore_errors=True)
+                remove_tree(model.task_dir(ctx.paths.data, task.id))
                 raise UsageError("these parents would make a cycle: " + " → ".join(loop))
             store.add(task, instructions=req.instructions, reason="tsk add")
             made.append(task)
@@ -267,7 +267,7 @@ def remove(ctx: Context, store: Store, tid: str) -> None:
     if task is not None and task.status == "RUNNING":
         remove_task_objects(ctx.engine, tid)
     store.delete(tid)
-    shutil.rmtree(model.task_dir(ctx.paths.data, tid), ignore_errors=True)
+    remove_tree(model.task_dir(ctx.paths.data, tid))
 
 
 def clean(ctx: Context, *, statuses: tuple[str, ...] = ("COMPLETE",), older_than: float | None = None) -> list[str]:
@@ -287,7 +287,7 @@ def clean(ctx: Context, *, statuses: tuple[str, ...] = ("COMPLETE",), older_than
         doomed = [r[0] for r in store.conn.execute(sql, args) if r[0] not in needed]
         for tid in doomed:
             store.delete(tid)
-            shutil.rmtree(model.task_dir(ctx.paths.data, tid), ignore_errors=True)
+            remove_tree(model.task_dir(ctx.paths.data, tid))
         prune_checkouts(ctx, store, older_than=older_than if older_than is not None else 86400.0)
         return doomed
     finally:

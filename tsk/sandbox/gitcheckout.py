@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 import xxhash
 
+from tsk.files import remove_tree
 from tsk.sandbox.git import NO_SMUDGE, RepoInfo, git, git_ok, objects_dirs
 
 log = logging.getLogger("tsk.sandbox")
@@ -223,20 +224,8 @@ def prune_checkouts(data_dir: Path, *, keep: set[str], older_than: float, now: f
         try:
             trash = final.parent / f".trash-{final.name}-{uuid.uuid4().hex[:8]}"
             os.rename(final, trash)
-            _force_rmtree(trash)
+            remove_tree(trash)
             removed.append(final)
         finally:
             lock.release()
     return removed
-
-
-def _force_rmtree(path: Path) -> None:
-    """rmtree that also removes read-only dirs (checkout-index keeps the repo's modes)."""
-    def onerror(func: object, target: str, exc: object) -> None:
-        os.chmod(os.path.dirname(target), 0o700)
-        if os.path.isdir(target) and not os.path.islink(target):
-            shutil.rmtree(target, ignore_errors=True)
-        else:
-            os.unlink(target)
-
-    shutil.rmtree(path, onerror=onerror)

@@ -5,7 +5,6 @@ container (image, credentials, run script, overlay volume, proxy), and back agai
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ import msgspec
 
 from tsk.agents import get_agent
 from tsk.agents.base import AGENT_HOME
+from tsk.files import remove_tree
 from tsk.sandbox import plan as sandbox_plan
 from tsk.sandbox.proxy import ProxyPlan, ensure_proxy, plan_proxy, reap_idle, task_forward_script, touch
 from tsk.tasks.model import Task
@@ -147,7 +147,7 @@ def cleanup(ctx: Context, p: Prepared) -> None:
         engine.volume_remove(p.volume)
     tdir = Path(p.task_dir)
     for sub in ("upper", "work", "git", "changes"):
-        shutil.rmtree(tdir / sub, ignore_errors=True)
+        remove_tree(tdir / sub)
     if p.proxy is not None:
         touch(p.proxy, ctx.paths.runtime)
         reap_idle(engine, ctx.paths.runtime, idle_seconds=float(ctx.environ.get("TSK_PROXY_IDLE_SECONDS", "900")))
