@@ -100,9 +100,11 @@ def task_forward_script(host_ports: tuple[int, ...], wait_seconds: int = 15) -> 
                      f"UNIX-CONNECT:{SOCKET_DIR}/{sock} 2>&3 &")
         listen_hex.append(f"{_hex_addr(PROXY_ADDR)}:{port:04X} 00000000:0000 0A")
     ready = " && ".join(f"grep -q ' {h} ' /proc/net/tcp" for h in listen_hex)
+    probe = f"socat -u /dev/null UNIX-CONNECT:{SOCKET_DIR}/proxy.sock 2>/dev/null"
     lines += [
-        f"for _ in $(seq 1 {wait_seconds * 10}); do "
-        f"socat -u /dev/null UNIX-CONNECT:{SOCKET_DIR}/proxy.sock 2>/dev/null && break; sleep 0.1; done",
+        f"up=; for _ in $(seq 1 {wait_seconds * 10}); do {probe} && {{ up=1; break; }}; sleep 0.1; done",
+        f"[ -n \"$up\" ] || echo 'tsk: the egress proxy did not answer within {wait_seconds} s; "
+        "requests through it will fail' >&3",
         f"for _ in $(seq 1 500); do {ready} && break; sleep 0.01; done",
     ]
     return "\n".join(lines)
