@@ -134,7 +134,8 @@ def test_prune_keeps_what_is_needed_and_removes_what_is_not(engine, tmp_path: Pa
     try:
         dry = json.loads(run_tsk("layers", "prune", "--dry-run", "--older-than", "1d", "--json", cwd=current).stdout)
         gone = {r["key"] for r in dry["removed"]}
-        assert gone == {built["old"]["project"]["key"], built["old"]["agent"]["key"]}
+        assert gone == {built["old"]["project"]["key"], built["old"]["agent"]["key"]}, (
+            [(r["key"], r["name"], r["reason"]) for r in dry["kept"] if r["name"] in ("old", "busy", "exec")])
         kept = {r["key"]: r["reason"] for r in dry["kept"]}
         assert kept[built["busy"]["agent"]["key"]].startswith("in use")
         assert kept[built["current"]["agent"]["key"]].startswith("needed")
