@@ -15,11 +15,9 @@ Usage: .venv/bin/python bench/run.py [--rounds N] [--sizes 1000,10000,50000] [--
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -121,9 +119,9 @@ def main() -> int:
         t0 = time.perf_counter()
         sh("docker", "run", "--rm", image, "true")
         docker_s.append(time.perf_counter() - t0)
-    for lock in launcher_dir.glob("*.lock"):
-        with contextlib.suppress(ValueError, OSError):
-            os.kill(int(lock.read_text().split()[0]), signal.SIGTERM)
+    from tsk.cli.launcher import stop_launchers
+
+    stop_launchers(str(launcher_dir))
     med_phase = {k: round(statistics.median(p[k] for p in phases if k in p) * 1000, 1)
                  for k in phases[0]}
     result: dict[str, object] = {

@@ -132,15 +132,9 @@ def _session_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     os.environ["TSK_LAUNCHER_DIR"] = str(where)
     yield where
     os.environ.pop("TSK_LAUNCHER_DIR", None)
-    stop_launchers(where)
+    from tsk.cli.launcher import stop_launchers
 
-
-def stop_launchers(where: Path) -> None:
-    import signal
-
-    for lock in where.glob("*.lock"):
-        with contextlib.suppress(ValueError, OSError):
-            os.kill(int(lock.read_text().split()[0]), signal.SIGTERM)
+    stop_launchers(str(where))
 
 
 @pytest.fixture(scope="session", autouse=True)

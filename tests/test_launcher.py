@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TSK, make_repo, run_tsk, stop_launchers
+from conftest import TSK, make_repo, run_tsk
+
+from tsk.cli.launcher import stop_launchers
 
 
 @pytest.fixture
@@ -23,7 +25,7 @@ def launcher_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     where.mkdir(mode=0o700)
     monkeypatch.setenv("TSK_LAUNCHER_DIR", str(where))
     yield where
-    stop_launchers(where)
+    stop_launchers(str(where))
 
 
 def _launcher_pid(where: Path, timeout: float = 30) -> int:

@@ -45,7 +45,7 @@ class ProxyFakeEngine:
         if self.on_remove is not None:
             self.on_remove()
 
-    def network_ensure(self, name: str, *, internal: bool, labels: dict[str, str]) -> str:
+    def network_ensure(self, name: str, *, labels: dict[str, str]) -> str:
         return name
 
     def volume_remove(self, name: str) -> None:

@@ -134,13 +134,14 @@ class DockerEngine:
 
     # -- networks ---------------------------------------------------------------------------------
 
-    def network_ensure(self, name: str, *, internal: bool, labels: dict[str, str]) -> str:
+    def network_ensure(self, name: str, *, labels: dict[str, str]) -> str:
+        """A bridge network with outside access (the proxies' egress network)."""
         try:
             return str(self._call(self.client.api.inspect_network, name)["Id"])
         except docker.errors.NotFound:
             pass
         try:
-            made = self._call(self.client.api.create_network, name, driver="bridge", internal=internal,
+            made = self._call(self.client.api.create_network, name, driver="bridge",
                               labels=labels, check_duplicate=True)
         except EngineError:
             # Another process made it between our look and our create.

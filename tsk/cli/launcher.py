@@ -167,6 +167,14 @@ def _start_launcher(where: str) -> None:
     spawn_detached([sys.executable, "-m", "tsk.cli.launcher", where], cwd="/")
 
 
+def stop_launchers(where: str) -> None:
+    """Stop every launcher listening in `where` (each lock file holds its launcher's pid)."""
+    for name in os.listdir(where):
+        if name.endswith(".lock"):
+            with contextlib.suppress(ValueError, OSError, IndexError), open(os.path.join(where, name)) as f:
+                os.kill(int(f.read().split()[0]), signal.SIGTERM)
+
+
 # -- the launcher's side ---------------------------------------------------------------------------
 
 
@@ -233,7 +241,10 @@ def _fork_command(listener: socket.socket, lock: int, conn: socket.socket) -> No
         listener.close()
         os.close(lock)  # the launcher's lock dies with the launcher, not with its longest command
         conn.settimeout(None)
-        _run_child(conn, fds, request)
+        try:
+            _run_child(conn, fds, request)
+        finally:
+            os._exit(1)  # never back into the launcher's loop; _run_child ends the process itself
     conn.close()
     for fd in fds:
         os.close(fd)
@@ -242,6 +253,8 @@ def _fork_command(listener: socket.socket, lock: int, conn: socket.socket) -> No
 def _run_child(conn: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
     """In the forked child: become the command's process, run the command, report its exit code."""
     import threading
+
+    from tsk.cli.main import flush_stdio, run
 
     code = 1
     try:
@@ -272,8 +285,6 @@ def _run_child(conn: socket.socket, fds: list[int], request: dict[str, Any]) -> 
             os.kill(os.getpid(), signal.SIGKILL)
 
         threading.Thread(target=die_with_the_command, name="tsk-command-watch", daemon=True).start()
-        from tsk.cli.main import run
-
         code = run(argv)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
@@ -282,9 +293,7 @@ def _run_child(conn: socket.socket, fds: list[int], request: dict[str, Any]) -> 
 
         traceback.print_exc()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
+        flush_stdio()
         with contextlib.suppress(OSError):
             conn.sendall(f"exit {code}\n".encode())
         os._exit(code)

@@ -122,7 +122,7 @@ class ProxyEngine(Protocol):
     def container_create(self, spec: ContainerSpec) -> str: ...
     def container_start(self, ident: str) -> None: ...
     def container_remove(self, ident: str) -> None: ...
-    def network_ensure(self, name: str, *, internal: bool, labels: dict[str, str]) -> str: ...
+    def network_ensure(self, name: str, *, labels: dict[str, str]) -> str: ...
 
 
 def _lock(plan_fp: str, runtime_dir: Path) -> Any:
@@ -147,7 +147,7 @@ def _ensure_running(engine: ProxyEngine, plan: ProxyPlan) -> bool:
         return True
     if state is not None:
         engine.container_remove(plan.name)
-    engine.network_ensure(EGRESS_NETWORK, internal=False, labels={"dev.tsk.kind": "egress"})
+    engine.network_ensure(EGRESS_NETWORK, labels={"dev.tsk.kind": "egress"})
     try:
         engine.container_create(container_spec(plan))
     except EngineError:  # another process made it between our look and our create
