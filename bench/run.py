@@ -3,7 +3,7 @@
 
 1. A warm `tsk run --agent exec -p true` on a small repo, as a whole process, alternated in the same
    run with `docker run --rm <the same image> true`: medians, the ratio, and the median of each phase.
-   `tsk run` is timed twice: as users get it (forked by the warm launcher, tsk/cli/launcher.py) and
+   `tsk run` is timed twice: as users get it (forked by the warm launcher, tsk/launcher.py) and
    with TSK_LAUNCHER=0 (a fresh interpreter importing everything), so the launcher's share shows.
 2. Snapshot time for synthetic repos of 1k, 10k and 50k tracked files (with a long history and a large
    ignored directory): the first and the second task from the same commit, against `cp -a` of the
@@ -58,7 +58,7 @@ def make_repo(root: Path, files: int, history: int = 200, ignored: int = 5000) -
 
 
 def time_snapshots(repo: Path, data: Path) -> dict[str, float]:
-    from tsk.sandbox.snapshot import take_snapshot
+    from tsk.snapshot.take import take_snapshot
 
     out = {}
     for label in ("first", "second"):
@@ -119,7 +119,7 @@ def main() -> int:
         t0 = time.perf_counter()
         sh("docker", "run", "--rm", image, "true")
         docker_s.append(time.perf_counter() - t0)
-    from tsk.cli.launcher import stop_launchers
+    from tsk.launcher import stop_launchers
 
     stop_launchers(str(launcher_dir))
     med_phase = {k: round(statistics.median(p[k] for p in phases if k in p) * 1000, 1)

@@ -61,7 +61,7 @@ def make_repo(path: Path, files: dict[str, str] | None = None) -> Path:
 @pytest.fixture(scope="session")
 def engine():  # type: ignore[no-untyped-def]
     """The real engine. No engine is a failure: these tests prove the features."""
-    from tsk.engine import DockerEngine
+    from tsk.engine.docker_api import DockerEngine
     from tsk.errors import TskError
 
     eng = DockerEngine()
@@ -125,14 +125,14 @@ def _proxy_names() -> set[str]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _session_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Commands in tests go through a launcher as a user's do (tsk/cli/launcher.py), one for the
+    """Commands in tests go through a launcher as a user's do (tsk/launcher.py), one for the
     session, in a dir of its own (not the user's); it is stopped when the session ends."""
     where = tmp_path_factory.mktemp("launcher")
     where.chmod(0o700)
     os.environ["TSK_LAUNCHER_DIR"] = str(where)
     yield where
     os.environ.pop("TSK_LAUNCHER_DIR", None)
-    from tsk.cli.launcher import stop_launchers
+    from tsk.launcher import stop_launchers
 
     stop_launchers(str(where))
 
@@ -153,7 +153,7 @@ def _remove_session_proxies():  # type: ignore[no-untyped-def]
 def _remove_throwaway_layers():  # type: ignore[no-untyped-def]
     yield
     try:
-        from tsk.engine import DockerEngine
+        from tsk.engine.docker_api import DockerEngine
 
         eng = DockerEngine()
         images = eng.images()

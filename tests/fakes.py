@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from tsk.engine.ports import ContainerInfo, ImageInfo, Pulled
 from tsk.errors import RegistryError
-from tsk.layers.ports import ContainerInfo, ImageInfo, Pulled
 
 
 class FakeEngine:

@@ -1,4 +1,4 @@
-"""The launcher (tsk/cli/launcher.py): a command forked from a warm process behaves like the same
+"""The launcher (tsk/launcher.py): a command forked from a warm process behaves like the same
 command run in-process: output, exit code, stdin, environment, working dir, signals, and death with
 its own process. Each test has a launcher dir of its own, so it sees its launcher start and stop."""
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import TSK, make_repo, run_tsk
 
-from tsk.cli.launcher import stop_launchers
+from tsk.launcher import stop_launchers
 
 
 @pytest.fixture
@@ -149,7 +149,7 @@ def test_the_launcher_stops_when_idle_and_refuses_an_unsafe_dir(launcher_dir: Pa
 
 def test_a_change_of_tsk_code_names_another_launcher(tmp_path: Path) -> None:
     import tsk
-    from tsk.cli.launcher import code_digest
+    from tsk.launcher import code_digest
 
     copy = tmp_path / "tsk"
     shutil.copytree(Path(tsk.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
@@ -161,7 +161,7 @@ def test_a_change_of_tsk_code_names_another_launcher(tmp_path: Path) -> None:
 
 
 def test_interactive_commands_never_go_through_the_launcher() -> None:
-    from tsk.cli.launcher import _forkable
+    from tsk.launcher import _forkable
 
     assert _forkable(["run", "-p", "x"]) and _forkable(["list", "--json"])
     for argv in (["shell"], ["server", "start"], ["run", "-e", "-p", "x"], ["add", "--edit"], ["run", "--help"],

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tsk.layers.ports import ContainerInfo
+from tsk.engine.ports import ContainerInfo
+from tsk.engine.spec import ContainerSpec
 from tsk.sandbox import proxy
-from tsk.sandbox.spec import ContainerSpec
 
 
 class ProxyFakeEngine:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import TSK, make_repo, run_tsk
 
-from tsk.layers.ports import ContainerInfo
+from tsk.engine.ports import ContainerInfo
 from tsk.queue import scheduler
 from tsk.queue.db import MIGRATIONS, Conflict, Store, db_path, owner_id
 from tsk.tasks.model import Task

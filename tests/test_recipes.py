@@ -300,7 +300,7 @@ def test_template_edit_copies_a_builtin_without_overwriting(
         Path(argv[-1]).write_text(Path(argv[-1]).read_text() + "\nEdited.\n")
         return 0
 
-    monkeypatch.setattr("tsk.proc.interactive", fake_interactive, raising=False)
+    monkeypatch.setattr("tsk.engine.proc.interactive", fake_interactive, raising=False)
     monkeypatch.setenv("EDITOR", "myeditor -w")
     monkeypatch.delenv("VISUAL", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -334,7 +334,7 @@ def test_prepare_edit_never_overwrites_a_user_file_that_appears(tmp_path: Path) 
 def test_template_edit_failing_editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tsk.cli.template import edit
 
-    monkeypatch.setattr("tsk.proc.interactive", lambda argv: 3, raising=False)
+    monkeypatch.setattr("tsk.engine.proc.interactive", lambda argv: 3, raising=False)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(TskError, match="exited with code 3"):
         edit("ack")

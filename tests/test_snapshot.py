@@ -15,16 +15,9 @@ import pytest
 
 from tests.conftest import make_repo
 from tsk.errors import TskError
-from tsk.sandbox.snapshot import (
-    Snapshot,
-    SnapshotError,
-    commit_script,
-    fetch_result,
-    load_snapshot,
-    overlay_volume_opts,
-    prepare_script,
-    take_snapshot,
-)
+from tsk.snapshot.fetch import fetch_result
+from tsk.snapshot.inside import commit_script, overlay_volume_opts, prepare_script
+from tsk.snapshot.take import Snapshot, SnapshotError, load_snapshot, take_snapshot
 
 WORKDIR = "/workspace/p"
 LFS_POINTER = ("version https://git-lfs.github.com/spec/v1\n"
@@ -418,7 +411,7 @@ def test_scripts_quote_paths_and_commit_only_when_something_is_staged(tmp_path: 
 
 
 def test_old_checkouts_are_pruned_unless_a_pending_task_uses_them(tmp_path: Path, data_dir: Path) -> None:
-    from tsk.sandbox.gitcheckout import prune_checkouts
+    from tsk.snapshot.checkout import prune_checkouts
 
     repo = make_repo(tmp_path / "r", {"a.txt": "1\n", "ro/x.txt": "x\n"})
     snaps = {}

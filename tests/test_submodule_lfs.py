@@ -16,7 +16,9 @@ from tests import test_snapshot
 from tests.conftest import make_repo
 from tests.test_snapshot import dot_git_hash, git, sandbox, user_state
 from tsk.sandbox.runner import fetch_work
-from tsk.sandbox.snapshot import Snapshot, commit_script, fetch_result, prepare_script, take_snapshot
+from tsk.snapshot.fetch import fetch_result
+from tsk.snapshot.inside import commit_script, prepare_script
+from tsk.snapshot.take import Snapshot, take_snapshot
 from tsk.tasks.model import Task, agent_log
 
 # the snapshot tests' fixtures, found by name: the exec agent's image, and the data dir in tmp_path
@@ -259,8 +261,8 @@ rm -rf .git/modules/libname && ln -s {lib_gd} .git/modules/libname
 
 
 def test_each_submodule_git_dir_and_its_gitfile_point_at_each_other() -> None:
-    from tsk.sandbox.gitcheckout import Submodule
-    from tsk.sandbox.gitsub import gitfiles, placed
+    from tsk.snapshot.checkout import Submodule
+    from tsk.snapshot.submodules import gitfiles, placed
 
     def sub(path: str, name: str, *children: Submodule) -> Submodule:
         return Submodule(path=path, name=name, git_dir="/u", common_dir="/u", commit="1" * 40, objects=(),
@@ -283,14 +285,14 @@ def test_each_submodule_git_dir_and_its_gitfile_point_at_each_other() -> None:
 
 
 def test_submodule_names_that_would_leave_modules_are_refused() -> None:
-    from tsk.sandbox.gitcheckout import safe_name
+    from tsk.snapshot.checkout import safe_name
 
     assert all(safe_name(n) for n in ("lib", "deps/inner", "a.b", "..x"))
     assert not any(safe_name(n) for n in ("", "..", "../x", "a/../../x", "/abs", "a//b", "a\\..\\x", "."))
 
 
 def test_lfs_objects_are_copied_only_when_they_hash_to_their_oid_and_never_through_a_link(tmp_path: Path) -> None:
-    from tsk.sandbox.gitlfs import copy_objects
+    from tsk.snapshot.lfs import copy_objects
 
     task, user = tmp_path / "task-git", tmp_path / "user-git"
     good, bad, linked, theirs = b"good\n", b"claims to be another\n", b"a file outside\n", b"the user's own\n"

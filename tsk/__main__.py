@@ -1,4 +1,4 @@
-from tsk.cli.launcher import main
+from tsk.launcher import main
 
 if __name__ == "__main__":
     main()

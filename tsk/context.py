@@ -15,8 +15,8 @@ from tsk.paths import Paths
 
 if TYPE_CHECKING:
     from tsk.config.schema import ProjectSettings, ResolvedConfig
+    from tsk.engine.ports import Builder, Engine
     from tsk.layers.index import LayerIndex
-    from tsk.layers.ports import Builder, Engine
 
 
 class Context:
@@ -42,7 +42,7 @@ class Context:
             return
 
         def work() -> None:
-            from tsk.engine import DockerEngine
+            from tsk.engine.docker_api import DockerEngine
 
             eng = DockerEngine()
             with contextlib.suppress(Exception):  # a failure shows again, with its message, on first use
@@ -57,7 +57,7 @@ class Context:
         if self._warming is not None:
             self._warming.join()
         if self._engine is None:
-            from tsk.engine import DockerEngine
+            from tsk.engine.docker_api import DockerEngine
 
             self._engine = DockerEngine()
         return self._engine
@@ -65,7 +65,7 @@ class Context:
     def builder_factory(self) -> Builder:
         if self._builder is not None:
             return self._builder()
-        from tsk.builder import BuildxBuilder
+        from tsk.engine.buildx import BuildxBuilder
 
         return BuildxBuilder()
 

@@ -30,7 +30,7 @@ def _search(ctx: Context, repo: str | None) -> tuple[SearchPath, ...]:
 
 def _open_editor(argv: list[str]) -> int:
     # Imported on use so tests can put a fake `interactive` into tsk.proc.
-    from tsk.proc import interactive
+    from tsk.engine.proc import interactive
 
     return interactive(argv)
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from tsk.layers.ports import ContainerInfo, ImageInfo
+from tsk.engine.ports import ContainerInfo, ImageInfo
 
 if TYPE_CHECKING:
     from tsk.context import Context

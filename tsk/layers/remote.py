@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from tsk.errors import ConfigError, RegistryError
 
 if TYPE_CHECKING:  # loading config checks `[layers] registry` with this module: keep it light
+    from tsk.engine.ports import Engine, Pulled
     from tsk.layers.plan import Layer
-    from tsk.layers.ports import Engine, Pulled
 
 # host[:port]/path, lowercase path components, no tag and no digest: tsk adds the tag.
 _REPOSITORY = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")

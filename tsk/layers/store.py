@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import msgspec
 from filelock import FileLock, Timeout
 
+from tsk.engine.ports import Builder, Engine
 from tsk.errors import EngineError, RegistryError
 from tsk.layers.index import LayerIndex
 from tsk.layers.keys import SCHEMA_VERSION
 from tsk.layers.plan import Layer
-from tsk.layers.ports import Builder, Engine
 
 if TYPE_CHECKING:
     from tsk.layers.remote import Remote

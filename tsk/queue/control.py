@@ -296,7 +296,7 @@ def clean(ctx: Context, *, statuses: tuple[str, ...] = ("COMPLETE",), older_than
 
 def prune_checkouts(ctx: Context, store: Store, *, older_than: float) -> None:
     """Shared checkouts unused for a while go too, never one under a task that has not finished."""
-    from tsk.sandbox.gitcheckout import prune_checkouts as prune
+    from tsk.snapshot.checkout import prune_checkouts as prune
 
     keep: set[str] = set()
     for (tid,) in store.conn.execute("SELECT id FROM tasks WHERE status IN ('QUEUED', 'WAITING', 'RUNNING')"):

@@ -176,9 +176,9 @@ class Server:
 
     def _work(self, task_id: str) -> None:
         from tsk.context import Context
-        from tsk.queue import parents
         from tsk.sandbox.runner import execute
-        from tsk.sandbox.snapshot import take_snapshot
+        from tsk.snapshot import merge as parents
+        from tsk.snapshot.take import take_snapshot
         from tsk.tasks import model
 
         ctx = Context(environ=self.ctx.environ, cwd=self.ctx.cwd)
@@ -237,7 +237,7 @@ def notify(task_id: str, name: str, status: str, branch: str | None, environ: di
     """A desktop notification when a task ends, where there is a desktop and notify-send."""
     import shutil
 
-    from tsk import proc
+    from tsk.engine import proc
 
     if status not in ("COMPLETE", "FAILED", "CANCELLED"):
         return

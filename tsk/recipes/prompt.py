@@ -78,7 +78,7 @@ def editor_command(editor: str | None) -> list[str]:
 
 
 def _default_open_editor(argv: list[str]) -> int:
-    from tsk.proc import interactive
+    from tsk.engine.proc import interactive
 
     return interactive(argv)
 

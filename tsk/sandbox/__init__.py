@@ -1,1 +1,1 @@
-"""The sandbox: the repo snapshot, the container, the egress proxy and the task run (DESIGN §3)."""
+"""The container half of a task: the planned container spec, provisioning, the egress proxy, the runner."""

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from tsk.agents.base import AGENT_HOME
+from tsk.engine.spec import ContainerSpec, Mount
 from tsk.sandbox.proxy import PROXY_ADDR, PROXY_HOST, PROXY_PORT, TASK_LABEL, ProxyPlan, task_mount
-from tsk.sandbox.spec import ContainerSpec, Mount
 
 if TYPE_CHECKING:
     from tsk.config.schema import ResolvedConfig

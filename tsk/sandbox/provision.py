@@ -45,7 +45,7 @@ class Prepared(msgspec.Struct, kw_only=True):
 
 
 def host_facts(repo: Path) -> sandbox_plan.HostFacts:
-    from tsk.sandbox.git import identity
+    from tsk.snapshot.git import identity
 
     name, email = identity(repo)
     return sandbox_plan.HostFacts(uid=os.getuid(), gid=os.getgid(), git_name=name, git_email=email,
@@ -78,7 +78,8 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool)
     """Image, credentials, run.sh, overlay volume, a created (not started) container, and its proxy
     running (ensured after the container exists, so an idle-proxy reaper sees the task)."""
     from tsk.layers import service
-    from tsk.sandbox.snapshot import commit_script, load_snapshot, overlay_volume_opts, prepare_script
+    from tsk.snapshot.inside import commit_script, overlay_volume_opts, prepare_script
+    from tsk.snapshot.take import load_snapshot
 
     task, tdir, task_id = made.task, Path(made.task_dir), made.task.id
     repo = Path(task.repo)

@@ -21,9 +21,9 @@ from typing import Any, Protocol
 import msgspec
 import xxhash
 
+from tsk.engine.spec import ContainerSpec, Mount
 from tsk.errors import EngineError
 from tsk.resources import layers_dir
-from tsk.sandbox.spec import ContainerSpec, Mount
 
 EGRESS_NETWORK = "tsk-egress"
 PROXY_HOST = "tsk-proxy"  # the proxy's name inside a task container ($TSK_PROXY_HOST)
@@ -116,7 +116,7 @@ def _hex_addr(addr: str) -> str:
 
 
 class ProxyEngine(Protocol):
-    """What the proxy manager needs from the engine (tsk/engine.py's DockerEngine has it)."""
+    """What the proxy manager needs from the engine (tsk/engine/docker_api.py's DockerEngine has it)."""
 
     def container_state(self, ident: str) -> dict[str, object] | None: ...
     def container_create(self, spec: ContainerSpec) -> str: ...

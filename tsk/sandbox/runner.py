@@ -62,7 +62,7 @@ def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[
     make the record, write the instructions, snapshot the repo. A task with parents is WAITING and
     gets its snapshot when they complete, from their results."""
     from tsk.config.schema import ProjectSettings
-    from tsk.sandbox.snapshot import take_snapshot
+    from tsk.snapshot.take import take_snapshot
 
     repo = ctx.find_repo(Path(req.repo) if req.repo else None)
     if cfg is None:
@@ -220,7 +220,8 @@ def fetch_work(task: Task, tdir: Path) -> tuple[str, ...]:
     """Bring the task branch back if the agent added commits beyond the baseline commit that the
     container recorded (the user's uncommitted changes), with the submodule commits and git-lfs
     objects it needs. Returns the notes on what did not come back, also kept in the task's log."""
-    from tsk.sandbox.snapshot import fetch_result, load_snapshot
+    from tsk.snapshot.fetch import fetch_result
+    from tsk.snapshot.take import load_snapshot
 
     base_file = tdir / "output" / "base-commit"
     base = base_file.read_text().strip() if base_file.exists() else ""
@@ -264,7 +265,7 @@ def _inner_timings(task: Task, tdir: Path, total: float, ui: RunEvents) -> None:
 
 def shell_task(ctx: Context, req: RunRequest, ui: RunEvents) -> RunResult:
     """`tsk shell`: the task's sandbox with the user's terminal attached to a login shell."""
-    from tsk import proc
+    from tsk.engine import proc
     from tsk.queue.db import Store, owner_id
 
     task = create_task(ctx, req, ui)

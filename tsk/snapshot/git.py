@@ -10,7 +10,7 @@ from pathlib import Path
 
 import msgspec
 
-from tsk import proc
+from tsk.engine import proc
 from tsk.errors import CommandFailed, UsageError
 
 

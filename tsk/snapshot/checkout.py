@@ -18,7 +18,7 @@ import msgspec
 import xxhash
 
 from tsk.files import remove_tree
-from tsk.sandbox.git import NO_SMUDGE, RepoInfo, git, git_ok, objects_dirs
+from tsk.snapshot.git import NO_SMUDGE, RepoInfo, git, git_ok, objects_dirs
 
 log = logging.getLogger("tsk.sandbox")
 

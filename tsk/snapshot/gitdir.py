@@ -2,7 +2,7 @@
 
 The sandbox gets `tasks/<id>/git` as `/workspace/<project>/.git`: HEAD on the task branch, the index of
 the shared checkout, and `objects/info/alternates` naming the user's objects dirs (mounted read-only at
-the same paths). Each initialized submodule gets the same under `modules/<name>` (tsk/sandbox/gitsub.py).
+the same paths). Each initialized submodule gets the same under `modules/<name>` (tsk/snapshot/submodules.py).
 New objects land in the task's own objects dirs; none is copied, none can be written in the user's
 repo. Everything in it is the sandbox's to rewrite, so on the way back tsk trusts nothing there but
 the objects: it rewrites the config and alternates, refuses symlinked dirs, and fetches only what it
@@ -21,7 +21,7 @@ from pathlib import Path
 import msgspec
 
 from tsk.errors import TskError
-from tsk.sandbox.git import git, git_ok
+from tsk.snapshot.git import git, git_ok
 
 CONFIG = """\
 [core]

@@ -1,5 +1,5 @@
 """Immutable descriptions of what the engine should make for a task: mounts, the container, the
-network. Planned purely from config and the snapshot; tsk/engine.py carries them out."""
+network. Planned purely from config and the snapshot; tsk/engine/docker_api.py carries them out."""
 
 from __future__ import annotations
 
@@ -35,11 +35,3 @@ class ContainerSpec(msgspec.Struct, frozen=True, kw_only=True):
     stdin_open: bool = False
     extra_hosts: dict[str, str] = {}
     sysctls: dict[str, str] = {}
-
-
-SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "credential", "auth")
-
-
-def redacted_env(env: dict[str, str]) -> dict[str, str]:
-    """For logs and task records: values of secret-looking names never leave the process."""
-    return {k: ("***" if any(w in k.lower() for w in SECRET_WORDS) else v) for k, v in env.items()}

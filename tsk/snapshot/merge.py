@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tsk import proc
+from tsk.engine import proc
 from tsk.errors import TskError
-from tsk.sandbox import git as g
+from tsk.snapshot import git as g
 from tsk.tasks.model import Task
 
 

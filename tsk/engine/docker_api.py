@@ -1,6 +1,6 @@
 """The one module that talks to the container engine, through the docker SDK (the Engine API).
 
-Everything else uses the small `Engine` protocol in tsk/layers/ports.py, so planners and the store can
+Everything else uses the small `Engine` protocol in tsk/engine/ports.py, so planners and the store can
 be tested with a fake. Typed docker errors are mapped to TskError subclasses here, never by message."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 import docker
 import docker.errors
 
+from tsk.engine.ports import ContainerInfo, ImageInfo, Pulled
+from tsk.engine.spec import ContainerSpec
 from tsk.errors import EngineError, EngineUnavailable, RegistryError
-from tsk.layers.ports import ContainerInfo, ImageInfo, Pulled
-from tsk.sandbox.spec import ContainerSpec
 
 LABEL_KEY = "dev.tsk.key"
 

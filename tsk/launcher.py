@@ -162,9 +162,9 @@ def _forward_signals(child: int) -> None:
 
 
 def _start_launcher(where: str) -> None:
-    from tsk.proc import spawn_detached
+    from tsk.engine.proc import spawn_detached
 
-    spawn_detached([sys.executable, "-m", "tsk.cli.launcher", where], cwd="/")
+    spawn_detached([sys.executable, "-m", "tsk.launcher", where], cwd="/")
 
 
 def stop_launchers(where: str) -> None:
@@ -313,8 +313,8 @@ def _preload() -> None:
     import importlib
 
     for name in ("tsk.cli.main", "tsk.cli.app", "tsk.cli.run", "tsk.cli.queue", "tsk.cli.listing",
-                 "tsk.cli.render", "tsk.engine", "tsk.sandbox.runner", "tsk.sandbox.provision",
-                 "tsk.sandbox.snapshot", "tsk.layers.service", "tsk.layers.store", "tsk.queue.db",
+                 "tsk.cli.render", "tsk.engine.docker_api", "tsk.sandbox.runner", "tsk.sandbox.provision",
+                 "tsk.snapshot.take", "tsk.snapshot.fetch", "tsk.layers.service", "tsk.layers.store", "tsk.queue.db",
                  "tsk.recipes.render", "tsk.recipes.store", "tsk.recipes.prompt", "tsk.config.schema",
                  "tsk.config.load", "filelock", "diskcache", "sqlite3"):
         try:

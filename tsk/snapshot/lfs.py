@@ -18,8 +18,8 @@ from pathlib import Path
 
 import msgspec
 
-from tsk.sandbox.git import git
-from tsk.sandbox.gitdir import real_dir
+from tsk.snapshot.git import git
+from tsk.snapshot.gitdir import real_dir
 
 POINTER_MAX = 1024  # git-lfs never reads a blob this big as a pointer
 _POINTER = re.compile(rb"\Aversion https://(?:git-lfs|hawser)\.github\.com/spec/v1\n"

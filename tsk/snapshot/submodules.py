@@ -22,9 +22,9 @@ from typing import NamedTuple
 import msgspec
 
 from tsk.errors import TskError
-from tsk.sandbox.git import excludes, git, git_ok
-from tsk.sandbox.gitcheckout import GITLINK, Submodule, sub_index
-from tsk.sandbox.gitdir import Layout, TaskGitDirError, fetch_ref, object_format_of, real_dir, reset_git_dir
+from tsk.snapshot.checkout import GITLINK, Submodule, sub_index
+from tsk.snapshot.git import excludes, git, git_ok
+from tsk.snapshot.gitdir import Layout, TaskGitDirError, fetch_ref, object_format_of, real_dir, reset_git_dir
 
 _ROOT = "/w"  # any absolute dir: only the relative paths between the sandbox's places matter
 
