@@ -113,13 +113,13 @@ def list_bench(rounds: int, n: int = 10_000) -> dict[str, float]:
     root = Path(tempfile.mkdtemp(prefix="tsk-bench-list-"))
     env = scratch_env(root)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tsk.queue.db import Store, _columns
+    from tsk.queue.db import SqliteStore, _columns
     from tsk.tasks.model import Task
 
-    store = Store(root / "data" / "tsk")
+    store = SqliteStore(root / "data" / "tsk")
     now = time.time()
     statuses = ("COMPLETE", "FAILED", "CANCELLED", "QUEUED", "RUNNING", "WAITING")
-    with store.write() as c:
+    with store._write() as c:
         for i in range(n):
             t = Task(id=f"t{i:06d}", name=f"task-number-{i}", type="generic", agent="exec", stack="default",
                      project="p", repo="/r", branch=f"tsk/generic/task-number-{i}/t{i:06d}",

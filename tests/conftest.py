@@ -66,7 +66,7 @@ def engine():  # type: ignore[no-untyped-def]
 
     eng = DockerEngine()
     try:
-        eng.client.ping()
+        eng.ping()
     except TskError as exc:
         pytest.fail(f"no Docker engine answers ({exc}); run scripts/engine first", pytrace=False)
     if eng.image(BASE_IMAGE) is None:

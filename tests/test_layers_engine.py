@@ -76,8 +76,8 @@ def test_changed_project_setup_rebuilds_project_and_above_only(engine, tmp_path:
     why = json.loads(run_tsk("layers", "why", "--json", cwd=repo).stdout)
     assert [(w["kind"], w["status"]) for w in why] == [("base", "hit"), ("stack", "hit"), ("project", "miss"),
                                                        ("agent", "miss"), ("proxy", "hit")]
-    assert "`setup` changed" in why[2]["reasons"] and "parent unchanged" in why[2]["reasons"]
-    assert any(r.startswith("parent changed") for r in why[3]["reasons"])
+    assert why[2]["reasons"][0].startswith("setup changed (digest ") and "parent unchanged" in why[2]["reasons"]
+    assert any(r.startswith("a lower layer changed (parent key ") for r in why[3]["reasons"])
     text = run_tsk("layers", "why", cwd=repo).stdout
     assert "+RUN echo" in text and "tsk-second" in text
 

@@ -53,6 +53,31 @@ def test_changes_name_the_input_that_moved(tmp_path: Path) -> None:
     assert edited[0].startswith("stack/s: layers/stack/s.dockerfile changed (digest ")
 
 
+def test_why_and_lock_check_say_the_same_thing_about_the_same_change(tmp_path: Path) -> None:
+    from tsk.layers.index import LayerIndex
+    from tsk.layers.why import explain
+
+    before = _targets(tmp_path)
+    after = _targets(tmp_path, conf="a = 2\n", snippet="COPY conf.txt /opt/\n")
+    index = LayerIndex(tmp_path / "index")
+    for layer in before[0].chain:
+        index.record_build(layer, image_id="sha256:x", size=1, seconds=0.0)
+    compared = 0
+    for old, new in zip(locked_layers(before), locked_layers(after), strict=True):
+        if old.key == new.key:
+            continue
+        compared += 1
+        said_by_lock = [c.removeprefix(f"{new.slot}: ") for c in changes(_lock(before), [new], ["s + a"])
+                        if c.startswith(new.slot)]
+        layer = next(x for x in after[0].chain if x.slot == new.slot)
+        said_by_why = [r for r in explain(layer, False, index.last_for_slot(layer.kind, layer.name)).reasons
+                       if r != "parent unchanged"]
+        assert said_by_lock == said_by_why, (new.slot, said_by_lock, said_by_why)
+        assert said_by_lock and all("->" not in c for c in said_by_lock)
+    assert compared == 2  # the stack (its file and its snippet) and the agent (its parent)
+    index.close()
+
+
 def test_lock_and_check_through_the_cli(engine, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "lockproj", {
         "README.md": "x\n", "setup.sh": "echo one\n",

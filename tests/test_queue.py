@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 from conftest import TSK, make_repo, run_tsk
+from fakes import FakeEngine
 
-from tsk.engine.ports import ContainerInfo
 from tsk.queue import scheduler
-from tsk.queue.db import MIGRATIONS, Conflict, Store, db_path, owner_id
+from tsk.queue.db import MIGRATIONS, db_path
+from tsk.queue.db import SqliteStore as Store
 from tsk.tasks.model import Task
+from tsk.tasks.owner import owner_id
+from tsk.tasks.store import Conflict
 
 
 def _task(tid: str, status: str = "QUEUED", parents: tuple[str, ...] = (), created: float = 0.0) -> Task:
@@ -55,7 +58,7 @@ def test_every_status_change_is_a_recorded_transition(store: Store) -> None:
         store.transition("a", "CANCELLED", "too late", allowed=("QUEUED", "RUNNING"))
     got = store.get("a")
     assert got is not None and got.status == "COMPLETE" and got.result_branch == "tsk/generic/n/a"
-    assert [(f, to, why) for _, f, to, _, why in store.transitions("a")] == [
+    assert [(tr.from_status, tr.to_status, tr.reason) for tr in store.transitions("a")] == [
         (None, "QUEUED", "added"), ("QUEUED", "RUNNING", "claimed"), ("RUNNING", "COMPLETE", "done")]
 
 
@@ -110,34 +113,6 @@ def test_cycles_are_found_and_descendants_come_parents_first() -> None:
     assert set(order) == {"b", "c", "d"} and order.index("b") < order.index("c") < order.index("d")
 
 
-class _Engine:
-    """Just enough engine for recovery's decisions."""
-
-    def __init__(self, containers: list[ContainerInfo], volumes: list[str]) -> None:
-        self.containers, self.vols = containers, volumes
-        self.stopped: list[str] = []
-        self.removed: list[str] = []
-
-    def container_labels(self, label: str) -> list[ContainerInfo]:
-        key, _, value = label.partition("=")
-        return [c for c in self.containers if key in c.labels and (not value or c.labels[key] == value)]
-
-    def container_stop(self, ident: str, timeout: int = 10) -> None:
-        self.stopped.append(ident)
-
-    def container_remove(self, ident: str) -> None:
-        self.removed.append(ident)
-        self.containers = [c for c in self.containers if c.id != ident]
-
-    def volumes(self, label: str) -> list[str]:  # volumes are named tsk-task-<id> and labelled with it
-        _, _, value = label.partition("=")
-        return [v for v in self.vols if not value or v == f"tsk-task-{value}"]
-
-    def volume_remove(self, name: str) -> None:
-        self.removed.append(name)
-        self.vols.remove(name)
-
-
 def test_recovery_requeues_unstarted_fails_started_and_leaves_other_data_dirs_alone(tmp_path: Path) -> None:
     from tsk.context import Context
     from tsk.queue.recovery import recover
@@ -153,12 +128,13 @@ def test_recovery_requeues_unstarted_fails_started_and_leaves_other_data_dirs_al
     store.save(ran)
     store.transition("done", "COMPLETE", "ok")
 
-    def box(cid: str, task: str, state: str = "running") -> ContainerInfo:
-        return ContainerInfo(id=cid, name=cid, image_id="i", state=state, labels={"dev.tsk.task": task})
-
-    engine = _Engine([box("c-ran", "ran"), box("c-live", "live"), box("c-done", "done", "exited"),
-                      box("c-other", "someone-elses")], ["tsk-task-done", "tsk-task-someone-elses"])
-    ctx = Context(environ={"TSK_DATA_HOME": str(tmp_path)}, engine=engine)  # type: ignore[arg-type]
+    engine = FakeEngine()
+    for cid, task, status in (("c-ran", "ran", "running"), ("c-live", "live", "running"), ("c-done", "done", "exited"),
+                              ("c-other", "someone-elses", "running")):
+        engine.add_container(cid, labels={"dev.tsk.task": task}, status=status)
+    for task in ("done", "someone-elses"):
+        engine.add_volume(f"tsk-task-{task}", {"dev.tsk.task": task})
+    ctx = Context(environ={"TSK_DATA_HOME": str(tmp_path)}, engine=engine)
     ctx.paths = ctx.paths.__class__(config=tmp_path / "c", data=data, cache=tmp_path / "k", runtime=tmp_path / "r")
     report = recover(ctx, store)
     assert report.requeued == ["never"] and report.failed == ["ran"]

@@ -55,7 +55,7 @@ def _until(check, timeout: float = 120, what: str = "") -> None:  # type: ignore
 def _labelled(engine, tid: str) -> list[str]:  # type: ignore[no-untyped-def]
     vols = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"label=dev.tsk.task={tid}"],
                           capture_output=True, text=True, check=True).stdout.split()
-    return [c.name for c in engine.container_labels(f"dev.tsk.task={tid}")] + vols
+    return [c.name for c in engine.containers(f"dev.tsk.task={tid}")] + vols
 
 
 def test_three_tasks_on_three_stacks_run_two_at_a_time(repo: Path, engine) -> None:  # type: ignore[no-untyped-def]

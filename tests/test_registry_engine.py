@@ -34,7 +34,7 @@ def _planned(repo: Path) -> list[dict]:
 def _forget(engine, planned: list[dict]) -> None:  # type: ignore[no-untyped-def]
     """As a fresh machine: none of these layer images (and no proxy container holding one)."""
     ids = {info.id for p in planned if (info := engine.image(p["image"])) is not None}
-    for c in engine.container_labels("dev.tsk.kind=proxy"):
+    for c in engine.containers("dev.tsk.kind=proxy"):
         if c.image_id in ids:
             engine.container_remove(c.id)
     for p in reversed(planned):

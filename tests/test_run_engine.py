@@ -193,7 +193,7 @@ def test_network_policy_from_inside_the_sandbox(repo: Path, tsk_home: Path) -> N
 
 def test_same_config_shares_a_proxy_and_another_config_gets_its_own(repo: Path, tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
     def proxies() -> set[str]:
-        return {c.name for c in engine.container_labels("dev.tsk.kind=proxy")}
+        return {c.name for c in engine.containers("dev.tsk.kind=proxy")}
 
     _run(repo, "true")
     first = proxies()
@@ -208,7 +208,7 @@ def test_same_config_shares_a_proxy_and_another_config_gets_its_own(repo: Path, 
 def test_nothing_is_left_on_the_engine_after_a_task(repo: Path, engine) -> None:  # type: ignore[no-untyped-def]
     task, _ = _run(repo, "true")
     tid = task["id"]
-    assert not engine.container_labels(f"dev.tsk.task={tid}")
+    assert not engine.containers(f"dev.tsk.task={tid}")
     vols = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"label=dev.tsk.task={tid}"],
                           capture_output=True, text=True, check=True).stdout.split()
     assert vols == []
@@ -264,15 +264,15 @@ def test_an_idle_proxy_is_stopped_by_the_runtime_dir_that_used_it_and_no_other(
     port_a, port_b = 20000 + int(nonce[:4], 16) % 20000, 40000 + int(nonce[4:8], 16) % 20000
     a = make_repo(tmp_path / "a", {"x": "1\n", ".tsk/tsk.toml": f'stack = "default"\nhost_ports = [{port_a}]\n'})
     b = make_repo(tmp_path / "b", {"x": "1\n", ".tsk/tsk.toml": f'stack = "default"\nhost_ports = [{port_b}]\n'})
-    before = {c.name for c in engine.container_labels("dev.tsk.kind=proxy")}
+    before = {c.name for c in engine.containers("dev.tsk.kind=proxy")}
     _run(a, "true")
-    proxy_a = {c.name for c in engine.container_labels("dev.tsk.kind=proxy")} - before
+    proxy_a = {c.name for c in engine.containers("dev.tsk.kind=proxy")} - before
     assert len(proxy_a) == 1
     other_runtime = tmp_path / "other-runtime"
     vols_before_b = _proxy_volumes()
     task_b, res = _run(b, "true", env={"TSK_RUNTIME_DIR": str(other_runtime), "TSK_PROXY_IDLE_SECONDS": "0"})
     assert res.returncode == 0, res.stderr
-    after = {c.name for c in engine.container_labels("dev.tsk.kind=proxy")}
+    after = {c.name for c in engine.containers("dev.tsk.kind=proxy")}
     assert proxy_a <= after  # used from another runtime dir: not this reaper's to stop
     assert after - before == proxy_a  # b's proxy was idle at once (0 s) and is gone, with its socket volume
     assert (other_runtime / "tsk").is_dir() and not list((other_runtime / "tsk").glob("proxy-*.used"))

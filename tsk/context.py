@@ -46,7 +46,7 @@ class Context:
 
             eng = DockerEngine()
             with contextlib.suppress(Exception):  # a failure shows again, with its message, on first use
-                eng.client.ping()
+                eng.ping()
             self._engine = eng
 
         self._warming = threading.Thread(target=work, name="tsk-engine-warm", daemon=True)

@@ -51,6 +51,14 @@ class EngineError(TskError):
     """The engine refused or failed an operation."""
 
 
+class EngineNotFound(EngineError):
+    """The engine has no such object (container, volume, image, network)."""
+
+
+class ImageMissing(EngineError):
+    """A container was to be made from an image the engine no longer has (pruned meanwhile)."""
+
+
 class RegistryError(TskError):
     """A registry was unreachable, refused, or failed a push or pull. `reason` is what it said."""
 

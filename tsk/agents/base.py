@@ -46,6 +46,17 @@ class Agent(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def home_dirs(self) -> tuple[str, ...]:
+        """Dirs under the agent's home where it keeps its state; the task's home gets each one."""
+        ...
+
+    @property
+    def structured_output(self) -> bool:
+        """True when stdout is the agent's event stream (stderr is then kept apart, in agent.stderr);
+        False when it is plain text, with stderr merged into it."""
+        ...
+
     def command(self, prompt_file: str) -> list[str]:
         """The argv run in the repo dir as the agent user; `prompt_file` is the container path of the
         instructions. stdin is never left open: the runner may give the container none at all."""

@@ -51,6 +51,14 @@ class ClaudeAgent(msgspec.Struct, frozen=True):
     def name(self) -> str:
         return "claude"
 
+    @property
+    def home_dirs(self) -> tuple[str, ...]:
+        return (".claude",)
+
+    @property
+    def structured_output(self) -> bool:
+        return True
+
     def command(self, prompt_file: str) -> list[str]:
         # The prompt goes in as an argument after `--`, so instructions that start with "-" are not read as
         # options; `p=... &&` stops before starting claude when the file cannot be read.

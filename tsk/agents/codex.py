@@ -34,6 +34,14 @@ class CodexAgent(msgspec.Struct, frozen=True):
         return "codex"
 
     @property
+    def home_dirs(self) -> tuple[str, ...]:
+        return (".codex",)
+
+    @property
+    def structured_output(self) -> bool:
+        return True
+
+    @property
     def codex_home(self) -> str:
         return f"{self.home}/.codex"
 

@@ -15,6 +15,14 @@ from tsk.agents.events import Event, Message
 class ExecAgent(msgspec.Struct, frozen=True):
     name: str = "exec"
 
+    @property
+    def home_dirs(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def structured_output(self) -> bool:
+        return False
+
     def command(self, prompt_file: str) -> list[str]:
         return ["bash", prompt_file]
 

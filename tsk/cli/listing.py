@@ -15,10 +15,15 @@ if TYPE_CHECKING:
 
 
 def show_list(*, json: bool) -> int:
-    from tsk.paths import Paths
+    from tsk.context import Context
     from tsk.queue.listing import list_tasks
+    from tsk.queue.stores import open_store
 
-    listing = list_tasks(Paths.from_env().data)
+    store = open_store(Context())
+    try:
+        listing = list_tasks(store)
+    finally:
+        store.close()
     if json:
         emit_json(listing.tasks)
     else:

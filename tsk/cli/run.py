@@ -92,6 +92,7 @@ def run(
     json: JsonOpt = False,
 ) -> int:
     """Run one task now in a sandbox; its work comes back as branch tsk/<type>/<name>/<id>."""
+    from tsk.queue.stores import open_store
     from tsk.sandbox.runner import RunRequest, run_task
 
     ctx = Context()
@@ -104,7 +105,11 @@ def run(
     ui = TerminalRun(quiet=json)
     if no_network_isolation:
         ui.note("network isolation is OFF for this task: the sandbox can reach anything the host can")
-    result = run_task(ctx, req, ui)
+    store = open_store(ctx)
+    try:
+        result = run_task(ctx, req, ui, store)
+    finally:
+        store.close()
     task = result.task
     if json:
         emit_json(task)

@@ -22,6 +22,7 @@ def shell(
     sudo: SudoOpt = False,
 ) -> int:
     """Open a shell in a task sandbox (agent installed, not started); on exit the work comes back as a branch."""
+    from tsk.queue.stores import open_store
     from tsk.sandbox.runner import RunRequest, shell_task
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -33,7 +34,11 @@ def shell(
                      network_isolation=not no_network_isolation, sudo=sudo or None)
     ui = TerminalRun()
     ui.note("opening a shell in the sandbox; exit it to bring the work back as a branch")
-    result = shell_task(ctx, req, ui)
+    store = open_store(ctx)
+    try:
+        result = shell_task(ctx, req, ui, store)
+    finally:
+        store.close()
     task = result.task
     print(f"tsk: task {task.id} {task.status}" + (f": {task.error}" if task.error else ""), file=sys.stderr)
     if task.result_branch:

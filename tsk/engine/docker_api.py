@@ -1,23 +1,22 @@
 """The one module that talks to the container engine, through the docker SDK (the Engine API).
 
-Everything else uses the small `Engine` protocol in tsk/engine/ports.py, so planners and the store can
-be tested with a fake. Typed docker errors are mapped to TskError subclasses here, never by message."""
+Everything else uses the `Engine` protocol in tsk/engine/ports.py, so planners, the store and the runner
+can be tested with a fake. The SDK's typed errors become TskError subclasses here, never by message:
+nothing from `docker.errors` leaves this module."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import docker
 import docker.errors
 
-from tsk.engine.ports import ContainerInfo, ImageInfo, Pulled
+from tsk.engine.ports import LABEL_KEY, ContainerInfo, ContainerState, ImageInfo, Pulled
 from tsk.engine.spec import ContainerSpec
-from tsk.errors import EngineError, EngineUnavailable, RegistryError
-
-LABEL_KEY = "dev.tsk.key"
+from tsk.errors import EngineError, EngineNotFound, EngineUnavailable, ImageMissing, RegistryError
 
 
 def _engine_hint() -> str:
@@ -48,50 +47,43 @@ class DockerEngine:
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except docker.errors.NotFound:
-            raise
-        except docker.errors.APIError as exc:
-            raise EngineError(f"the engine refused the request: {exc.explanation or exc}") from exc
-        except docker.errors.DockerException as exc:
-            raise EngineUnavailable(f"cannot reach the container engine: {exc}", hint=_engine_hint()) from exc
-        except OSError as exc:  # requests' ConnectionError is an OSError
-            raise EngineUnavailable(f"cannot reach the container engine: {exc}", hint=_engine_hint()) from exc
+        except BaseException as exc:
+            raise _mapped(exc) from exc
+
+    def ping(self) -> None:
+        self._call(self.client.ping)
 
     def image(self, ref: str) -> ImageInfo | None:
         """One Engine API lookup (GET /images/{ref}/json). None when the engine has no such image."""
         try:
             raw = self._call(self.client.api.inspect_image, ref)
-        except docker.errors.NotFound:
+        except EngineNotFound:
             return None
         return _image_info(raw)
 
+    def find_images(self, refs: Sequence[str]) -> dict[str, ImageInfo]:
+        """One GET /images/json filtered by every ref (the engine ORs them); a ref the listing does not
+        name by tag (a digest, a short or long form of the name) is then looked up on its own."""
+        wanted = list(dict.fromkeys(refs))
+        raws = self._call(self.client.api.images, filters={"reference": wanted})
+        found: dict[str, ImageInfo] = {}
+        for r in raws:
+            info = _listed(r)
+            for ref in wanted:
+                if ref in info.tags:
+                    found[ref] = info
+        for ref in wanted:  # absent, or named in a form the listing does not show (a digest, docker.io/...)
+            if ref not in found and (one := self.image(ref)) is not None:
+                found[ref] = one
+        return found
+
     def images(self, label: str = LABEL_KEY) -> list[ImageInfo]:
         raws = self._call(self.client.api.images, filters={"label": label})
-        return [
-            ImageInfo(
-                id=r["Id"], tags=tuple(t for t in (r.get("RepoTags") or []) if t != "<none>:<none>"),
-                size=int(r.get("Size") or 0), created=float(r.get("Created") or 0),
-                labels=dict(r.get("Labels") or {}), parent_id=r.get("ParentId") or "",
-            )
-            for r in raws
-        ]
-
-    def containers(self) -> list[ContainerInfo]:
-        """Every container (running or not) with the image id it was made from."""
-        raws = self._call(self.client.api.containers, all=True)
-        return [
-            ContainerInfo(
-                id=r["Id"], name=(r.get("Names") or ["?"])[0].lstrip("/"), image_id=r.get("ImageID", ""),
-                state=r.get("State", ""), labels=dict(r.get("Labels") or {}),
-            )
-            for r in raws
-        ]
+        return [_listed(r) for r in raws]
 
     def remove_image(self, ref: str) -> None:
-        try:
+        with contextlib.suppress(EngineNotFound):
             self._call(self.client.api.remove_image, ref, noprune=False)
-        except docker.errors.NotFound:
-            return
 
     def tag(self, image_id: str, ref: str) -> None:
         repo, _, tag = ref.rpartition(":")
@@ -105,6 +97,8 @@ class DockerEngine:
     def _registry_call(self, ref: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return self._call(fn, *args, **kwargs)
+        except EngineNotFound:
+            raise
         except EngineError as exc:
             cause = exc.__cause__
             reason = getattr(cause, "explanation", None) or str(cause or exc)
@@ -114,7 +108,7 @@ class DockerEngine:
         try:  # the SDK splits `host:port/path:tag` itself
             stream = self._registry_call(ref, self.client.api.pull, ref, stream=True, decode=True)
             moved = _follow(ref, stream, on_line, "Downloading")
-        except docker.errors.NotFound:
+        except EngineNotFound:
             return None
         info = self.image(ref)
         if info is None:
@@ -128,21 +122,19 @@ class DockerEngine:
     def remote_digest(self, ref: str) -> str | None:
         try:
             raw = self._registry_call(ref, self.client.api.inspect_distribution, ref)
-        except docker.errors.NotFound:
+        except EngineNotFound:
             return None
         return str((raw.get("Descriptor") or {}).get("digest") or "") or None
 
     # -- networks ---------------------------------------------------------------------------------
 
-    def network_ensure(self, name: str, *, labels: dict[str, str]) -> str:
+    def network_ensure(self, name: str, *, labels: Mapping[str, str]) -> str:
         """A bridge network with outside access (the proxies' egress network)."""
-        try:
+        with contextlib.suppress(EngineNotFound):
             return str(self._call(self.client.api.inspect_network, name)["Id"])
-        except docker.errors.NotFound:
-            pass
         try:
             made = self._call(self.client.api.create_network, name, driver="bridge",
-                              labels=labels, check_duplicate=True)
+                              labels=dict(labels), check_duplicate=True)
         except EngineError:
             # Another process made it between our look and our create.
             return str(self._call(self.client.api.inspect_network, name)["Id"])
@@ -150,11 +142,12 @@ class DockerEngine:
 
     # -- volumes ----------------------------------------------------------------------------------
 
-    def volume_create(self, name: str, *, driver_opts: dict[str, str], labels: dict[str, str]) -> None:
-        self._call(self.client.api.create_volume, name=name, driver="local", driver_opts=driver_opts, labels=labels)
+    def volume_create(self, name: str, *, driver_opts: Mapping[str, str], labels: Mapping[str, str]) -> None:
+        self._call(self.client.api.create_volume, name=name, driver="local", driver_opts=dict(driver_opts),
+                   labels=dict(labels))
 
     def volume_remove(self, name: str) -> None:
-        with contextlib.suppress(docker.errors.NotFound):
+        with contextlib.suppress(EngineNotFound):
             self._call(self.client.api.remove_volume, name, force=True)
 
     def volumes(self, label: str) -> list[str]:
@@ -177,46 +170,81 @@ class DockerEngine:
             kwargs["mem_limit"] = spec.memory_bytes
         if spec.nano_cpus:
             kwargs["nano_cpus"] = spec.nano_cpus
-        host_config = self.client.api.create_host_config(**kwargs)
-        made = self._call(
-            self.client.api.create_container, spec.image, command=list(spec.command), name=spec.name,
-            user=spec.user, environment=dict(spec.env), working_dir=spec.workdir, labels=dict(spec.labels),
-            hostname=spec.hostname, tty=spec.tty, stdin_open=spec.stdin_open, host_config=host_config,
-            use_config_proxy=False, detach=True,
-        )
+        host_config = self._call(self.client.api.create_host_config, **kwargs)
+        try:
+            made = self._call(
+                self.client.api.create_container, spec.image, command=list(spec.command), name=spec.name,
+                user=spec.user, environment=dict(spec.env), working_dir=spec.workdir, labels=dict(spec.labels),
+                hostname=spec.hostname, tty=spec.tty, stdin_open=spec.stdin_open, host_config=host_config,
+                use_config_proxy=False, detach=True,
+            )
+        except EngineNotFound as exc:
+            if self.image(spec.image) is None:
+                raise ImageMissing(f"the engine no longer has the image {spec.image} (removed or pruned since tsk "
+                                   "resolved it)", hint="run the task again: tsk builds or pulls it anew") from exc
+            raise
         return str(made["Id"])
 
     def container_start(self, ident: str) -> None:
         self._call(self.client.api.start, ident)
 
-    def container_logs(self, ident: str) -> Any:
+    def container_logs(self, ident: str) -> Iterator[bytes]:
         """A live stream of the container's stdout (bytes chunks) until it exits."""
-        return self._call(self.client.api.logs, ident, stream=True, follow=True, stdout=True, stderr=False)
+        stream = self._call(self.client.api.logs, ident, stream=True, follow=True, stdout=True, stderr=False)
+        try:
+            yield from stream
+        except (docker.errors.DockerException, OSError) as exc:
+            raise _mapped(exc) from exc
 
     def container_wait(self, ident: str) -> int:
         return int(self._call(self.client.api.wait, ident).get("StatusCode", 1))
 
     def container_stop(self, ident: str, timeout: int = 10) -> None:
-        with contextlib.suppress(docker.errors.NotFound):
+        with contextlib.suppress(EngineNotFound):
             self._call(self.client.api.stop, ident, timeout=timeout)
 
     def container_remove(self, ident: str) -> None:
-        with contextlib.suppress(docker.errors.NotFound):
+        with contextlib.suppress(EngineNotFound):
             self._call(self.client.api.remove_container, ident, force=True, v=False)
 
-    def container_state(self, ident: str) -> dict[str, Any] | None:
+    def container_state(self, ident: str) -> ContainerState | None:
         try:
-            return dict(self._call(self.client.api.inspect_container, ident)["State"])
-        except docker.errors.NotFound:
+            raw = self._call(self.client.api.inspect_container, ident)["State"]
+        except EngineNotFound:
             return None
+        code = raw.get("ExitCode")
+        return ContainerState(running=bool(raw.get("Running")), status=str(raw.get("Status") or ""),
+                              exit_code=code if isinstance(code, int) else None, oom_killed=bool(raw.get("OOMKilled")))
 
-    def container_labels(self, label: str) -> list[ContainerInfo]:
-        raws = self._call(self.client.api.containers, all=True, filters={"label": label})
+    def containers(self, label: str | None = None) -> list[ContainerInfo]:
+        """Every container (running or not) with the image id it was made from; with `label`, only
+        those carrying it."""
+        filters = {"label": label} if label else None
+        raws = self._call(self.client.api.containers, all=True, filters=filters)
         return [
             ContainerInfo(id=r["Id"], name=(r.get("Names") or ["?"])[0].lstrip("/"), image_id=r.get("ImageID", ""),
                           state=r.get("State", ""), labels=dict(r.get("Labels") or {}))
             for r in raws
         ]
+
+
+def _mapped(exc: BaseException) -> BaseException:
+    """The TskError a docker SDK error stands for; anything else as it was."""
+    if isinstance(exc, docker.errors.NotFound):
+        return EngineNotFound(f"the engine has no such object: {exc.explanation or exc}")
+    if isinstance(exc, docker.errors.APIError):
+        return EngineError(f"the engine refused the request: {exc.explanation or exc}")
+    if isinstance(exc, docker.errors.DockerException | OSError):  # requests' ConnectionError is an OSError
+        return EngineUnavailable(f"cannot reach the container engine: {exc}", hint=_engine_hint())
+    return exc
+
+
+def _listed(r: dict[str, Any]) -> ImageInfo:
+    return ImageInfo(
+        id=r["Id"], tags=tuple(t for t in (r.get("RepoTags") or []) if t != "<none>:<none>"),
+        size=int(r.get("Size") or 0), created=float(r.get("Created") or 0),
+        labels=dict(r.get("Labels") or {}), parent_id=r.get("ParentId") or "",
+    )
 
 
 def _registry_error(ref: str, reason: str) -> RegistryError:

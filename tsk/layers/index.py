@@ -80,6 +80,16 @@ class LayerIndex:
                 self.cache.set(f"layer:{layer.key}", _enc.encode(rec))
                 self.cache.set(f"slot:{layer.kind}/{layer.name}", layer.key)
 
+    def base_id(self, ref: str) -> str | None:
+        """The image id `ref` had when a chain was last resolved on it: keys are computed from it first, and
+        one engine call then confirms both it and the leaves (the warm hit path)."""
+        value = self.cache.get(f"base:{ref}")
+        return value if isinstance(value, str) else None
+
+    def remember_base(self, ref: str, image_id: str) -> None:
+        if self.cache.get(f"base:{ref}") != image_id:
+            self.cache.set(f"base:{ref}", image_id)
+
     def last_for_slot(self, kind: str, name: str) -> LayerRecord | None:
         key = self.cache.get(f"slot:{kind}/{name}")
         return None if key is None else self.get(key)

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from tsk.errors import ConfigError, TskError
+from tsk.layers.diff import changes as manifest_changes
 from tsk.layers.keys import SCHEMA_VERSION
-from tsk.layers.plan import Layer
+from tsk.layers.plan import Layer, Manifest
 
 if TYPE_CHECKING:
     from tsk.context import Context
@@ -40,6 +41,12 @@ class LockedLayer(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def slot(self) -> str:
         return self.path.rpartition(" > ")[2]
+
+    def manifest(self) -> Manifest:
+        kind, _, name = self.slot.partition("/")
+        return Manifest(kind=kind, name=name, parent=self.parent or None, snippet=self.snippet,
+                        build_args=self.build_args, files=self.files, base_image=self.base_image or None,
+                        base_image_id=self.base_image_id or None, origin=self.origin)
 
 
 class Lock(msgspec.Struct, kw_only=True):
@@ -120,10 +127,6 @@ def loads(text: str, where: str) -> Lock:
 # -- comparing -----------------------------------------------------------------------------------------
 
 
-def _short(digest: str) -> str:
-    return (digest.removeprefix("sha256:") or "none")[:12]
-
-
 def changes(old: Lock, new_layers: list[LockedLayer], new_targets: list[str]) -> list[str]:
     """What moved, one line per input, in the words of the snippet: `project/p: COPY file x changed (…)`."""
     out: list[str] = []
@@ -146,43 +149,12 @@ def changes(old: Lock, new_layers: list[LockedLayer], new_targets: list[str]) ->
             out.extend(f"{name(new)}: {why}" for why in layer_changes(was, new))
     out.extend(f"{name(gone)}: in the lock, no longer in the targets" for gone in before.values())
     if sorted(old.targets) != sorted(new_targets) and not out:
-        out.append(f"targets changed: {', '.join(old.targets)} -> {', '.join(new_targets)}")
+        out.append(f"targets changed: {', '.join(old.targets)}→{', '.join(new_targets)}")
     return out
 
 
 def layer_changes(old: LockedLayer, new: LockedLayer) -> list[str]:
-    out: list[str] = []
-    if old.snippet != new.snippet:
-        out.append(f"{_what(new.origin)} changed (digest {_short(old.snippet)}→{_short(new.snippet)})")
-    if old.origin != new.origin:
-        out.append(f"snippet now comes from {new.origin} (was {old.origin})")
-    if old.base_image != new.base_image:
-        out.append(f"base image changed: {old.base_image} -> {new.base_image}")
-    elif old.base_image_id != new.base_image_id:
-        out.append(f"base image {new.base_image} changed (id {_short(old.base_image_id)}→{_short(new.base_image_id)})")
-    for path in sorted(set(old.files) | set(new.files)):
-        a, b = old.files.get(path), new.files.get(path)
-        where = f"{_what(new.origin)}: COPY file {path}"
-        if a is None:
-            out.append(f"{where} added (digest {_short(b or '')})")
-        elif b is None:
-            out.append(f"{where} removed")
-        elif a != b:
-            out.append(f"{where} changed (digest {_short(a)}→{_short(b)})")
-    for arg in sorted(set(old.build_args) | set(new.build_args)):
-        a, b = old.build_args.get(arg), new.build_args.get(arg)
-        if a != b:
-            out.append(f"build arg {arg} changed: {a!r} -> {b!r}")
-    if old.parent != new.parent and not out:
-        out.append(f"a lower layer changed (parent key {_short(old.parent)}→{_short(new.parent)})")
-    if not out:
-        out.append(f"key changed ({_short(old.key)}→{_short(new.key)}) with the same recorded inputs")
-    return out
-
-
-def _what(origin: str) -> str:
-    """`layers/stack/python.dockerfile` stays a path; `config setup` becomes `setup` (the config key)."""
-    return origin.removeprefix("config ") if origin.startswith("config ") else origin
+    return manifest_changes(old.manifest(), new.manifest(), old_key=old.key, new_key=new.key)
 
 
 # -- the command ---------------------------------------------------------------------------------------

@@ -88,9 +88,9 @@ def _item(r: LayerRow, reason: str) -> PruneItem:
 
 
 def prune(ctx: Context, req: TargetRequest, *, dry_run: bool, older_than: float) -> PruneReport:
-    from tsk.layers.service import targets
+    from tsk.layers.service import targets, unique_layers
 
-    needed = {layer.key for tgt in targets(ctx, req) for layer in tgt.chain}
+    needed = {layer.key for layer in unique_layers(targets(ctx, req))}
     rows = list_layers(ctx)
     removed, kept = plan_prune(rows, needed=needed, now=time.time(), older_than=older_than)
     report = PruneReport(dry_run=dry_run, removed=removed, kept=kept, bytes_freed=0)

@@ -3,7 +3,7 @@ chains to the store. They return result structs; the CLI renders them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,14 +72,16 @@ def ca_roots(ctx: Context, cfg: ResolvedConfig) -> dict[str, Path]:
     return {ca.CONTEXT_NAME: ca.materialise(certs, ctx.paths.cache)}
 
 
-def targets(ctx: Context, req: TargetRequest, cfg: ResolvedConfig | None = None) -> list[Target]:
+def targets(ctx: Context, req: TargetRequest, cfg: ResolvedConfig | None = None, *,
+            base_id: str | None = None) -> list[Target]:
+    """The chains the request names, keyed on `base_id` (default: the base image's id, looked up now)."""
     cfg = cfg or resolve_config(ctx, req)
     stacks = list(catalog.split_names(req.stacks)) or [cfg.stack]
     if req.all_stacks:
         stacks = catalog.known("stack", cfg)
     agents = list(catalog.split_names(req.agents)) or [cfg.agent]
     roots = ca_roots(ctx, cfg)
-    base_id = base_image_id(ctx, cfg.layers.base_image)
+    base_id = base_id or base_image_id(ctx, cfg.layers.base_image)
     out: list[Target] = []
     for stack in stacks:
         for agent in agents:
@@ -116,16 +118,56 @@ def make_store(ctx: Context, cfg: ResolvedConfig, events: BuildEvents | None = N
                  locks=ctx.paths.locks, scratch=ctx.paths.cache / "contexts", events=events, remote=remote)
 
 
+def unique_layers(tgts: list[Target]) -> list[Layer]:
+    """Every layer of the targets once, in chain order (stacks share the base, agents share the stack)."""
+    return list({layer.key: layer for t in tgts for layer in t.chain}.values())
+
+
+def ensure(ctx: Context, req: TargetRequest, cfg: ResolvedConfig, store: Store, *,
+           no_cache: bool = False) -> tuple[list[Target], list[LayerResult]]:
+    """Make every layer of the targets exist; each layer once in the results.
+
+    The warm hit costs one engine call: the keys are computed from the base image id remembered from the
+    last resolution, then one lookup confirms the base still has that id and every leaf exists. Anything
+    else (first use, a moved base image, a missing leaf) takes the miss path."""
+    t0 = time.perf_counter()
+    base_ref = cfg.layers.base_image
+    remembered = None if no_cache else ctx.index.base_id(base_ref)
+    base_id: str | None = None
+    tgts: list[Target] | None = None
+    if remembered is not None:
+        tgts = targets(ctx, req, cfg, base_id=remembered)
+        leaves = [t.chain[-1].tag for t in tgts]
+        found = ctx.engine.find_images([base_ref, *leaves])
+        base = found.get(base_ref)
+        if base is None:
+            base_image_id(ctx, base_ref)  # raises, saying how to get it
+        elif base.id == remembered and all(leaf in found for leaf in leaves):
+            spent = time.perf_counter() - t0
+            by_key = {r.key: r for t in tgts for r in store.hit(t.chain, spent)}
+            return tgts, [by_key[layer.key] for layer in unique_layers(tgts)]
+        else:
+            base_id = base.id
+            if base_id != remembered:
+                tgts = None  # keyed on an id the base no longer has
+    if base_id is None:
+        base_id = base_image_id(ctx, base_ref)
+    if tgts is None:
+        tgts = targets(ctx, req, cfg, base_id=base_id)
+    ctx.index.remember_base(base_ref, base_id)
+    by_key = {r.key: r for t in tgts for r in store.ensure(t.chain, no_cache=no_cache)}
+    return tgts, [by_key[layer.key] for layer in unique_layers(tgts)]
+
+
 def build(ctx: Context, req: TargetRequest, *, no_cache: bool = False, events: BuildEvents | None = None,
           registry: str | None = None, push: bool = False) -> BuildReport:
     """Make every layer of the targets exist (pulling what the registry has, building the rest); with
     `push`, then upload every layer the registry lacks (the CI prewarm)."""
     cfg = resolve_config(ctx, req)
-    tgts = targets(ctx, req, cfg)
     store = make_store(ctx, cfg, events, registry)
     if push:
         _require_remote(store, "build --push")
-    results = _unique(store.ensure(t.chain, no_cache=no_cache) for t in tgts)
+    tgts, results = ensure(ctx, req, cfg, store, no_cache=no_cache)
     if push:
         _push(store, tgts, results)
     return BuildReport(targets=[t.label for t in tgts], layers=results, builder_calls=store.builder_calls,
@@ -140,7 +182,7 @@ def push(ctx: Context, req: TargetRequest, *, registry: str | None = None,
     store = make_store(ctx, cfg, events, registry)
     remote = _require_remote(store, "push")
     results: list[LayerResult] = []
-    for layer in _unique_layers(tgts):
+    for layer in unique_layers(tgts):
         info = ctx.engine.image(layer.tag)
         if info is None:
             raise MissingLayer(f"{layer.slot} ({layer.key[:16]}) is not built here, so it cannot be pushed",
@@ -158,7 +200,8 @@ def pull(ctx: Context, req: TargetRequest, *, registry: str | None = None,
     tgts = targets(ctx, req, cfg)
     store = make_store(ctx, cfg, events, registry)
     remote = _require_remote(store, "pull")
-    results = _unique(store.fetch(t.chain) for t in tgts)
+    by_key = {r.key: r for t in tgts for r in store.fetch(t.chain)}
+    results = [by_key[layer.key] for layer in unique_layers(tgts)]
     return BuildReport(targets=[t.label for t in tgts], layers=results, builder_calls=0, registry=remote.repository)
 
 
@@ -174,28 +217,12 @@ def _require_remote(store: Store, what: str) -> Remote:
     return store.remote
 
 
-def _unique(chains: Iterable[list[LayerResult]]) -> list[LayerResult]:
-    """Stacks share the base, agents share the stack: report each layer once."""
-    seen: set[str] = set()
-    out: list[LayerResult] = []
-    for results in chains:
-        for res in results:
-            if res.key not in seen:
-                seen.add(res.key)
-                out.append(res)
-    return out
-
-
-def _unique_layers(tgts: list[Target]) -> list[Layer]:
-    return list({layer.key: layer for t in tgts for layer in t.chain}.values())
-
-
 def _push(store: Store, tgts: list[Target], results: list[LayerResult]) -> None:
     """Push, bottom-up, each layer the registry lacks (one manifest lookup each, no download)."""
     remote = store.remote
     assert remote is not None
     by_key = {r.key: r for r in results}
-    for layer in _unique_layers(tgts):
+    for layer in unique_layers(tgts):
         res = by_key[layer.key]
         if remote.has(layer):
             res.pushed = "present"
@@ -218,17 +245,9 @@ class PlannedLayer(msgspec.Struct, kw_only=True):
 
 
 def dry_run(ctx: Context, req: TargetRequest) -> list[PlannedLayer]:
-    out: list[PlannedLayer] = []
-    seen: set[str] = set()
-    for tgt in targets(ctx, req):
-        for layer in tgt.chain:
-            if layer.key in seen:
-                continue
-            seen.add(layer.key)
-            exists = ctx.engine.image(layer.tag) is not None
-            out.append(PlannedLayer(
-                kind=layer.kind, name=layer.name, key=layer.key, image=layer.tag,
-                status="hit" if exists else "missing", origin=layer.origin, dockerfile=layer.dockerfile(),
-                inputs=msgspec.to_builtins(layer.manifest()),
-            ))
-    return out
+    layers = unique_layers(targets(ctx, req))
+    present = ctx.engine.find_images([layer.tag for layer in layers])
+    return [PlannedLayer(kind=layer.kind, name=layer.name, key=layer.key, image=layer.tag,
+                         status="hit" if layer.tag in present else "missing", origin=layer.origin,
+                         dockerfile=layer.dockerfile(), inputs=msgspec.to_builtins(layer.manifest()))
+            for layer in layers]

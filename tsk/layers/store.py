@@ -122,16 +122,19 @@ class Store:
         return 0 if self._builder is None else self._builder.calls
 
     def lookup(self, chain: tuple[Layer, ...]) -> bool:
-        """The hit path: one engine lookup of the leaf's tag."""
+        """One engine lookup of the leaf's tag."""
         return self.engine.image(chain[-1].tag) is not None
+
+    def hit(self, chain: tuple[Layer, ...], seconds: float) -> list[LayerResult]:
+        """Record a chain whose leaf the caller found: every layer is a hit, nothing else is asked."""
+        self.index.touch(chain)
+        return [_result(layer, "hit", seconds if layer is chain[-1] else 0.0) for layer in chain]
 
     def ensure(self, chain: tuple[Layer, ...], *, no_cache: bool = False) -> list[LayerResult]:
         """Make every layer of the chain exist: pull what the registry has, build only what is still missing."""
         t0 = time.perf_counter()
         if not no_cache and self.lookup(chain):
-            self.index.touch(chain)
-            spent = time.perf_counter() - t0
-            return [_result(layer, "hit", spent if layer is chain[-1] else 0.0) for layer in chain]
+            return self.hit(chain, time.perf_counter() - t0)
 
         first_missing = 0 if no_cache else self._first_missing(chain)
         done: dict[str, LayerResult] = {layer.key: _result(layer, "hit", 0.0) for layer in chain[:first_missing]}

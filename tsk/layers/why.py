@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from tsk.layers.diff import changes
 from tsk.layers.index import LayerRecord
-from tsk.layers.plan import Layer, Manifest
+from tsk.layers.plan import Layer
 
 if TYPE_CHECKING:
     from tsk.context import Context
@@ -34,7 +35,9 @@ def explain(layer: Layer, exists: bool, previous: LayerRecord | None) -> WhyRow:
     if previous.key == layer.key:
         row.reasons.append("same inputs as the last build, but its image is gone (pruned or removed)")
         return row
-    row.reasons.extend(manifest_changes(previous.manifest, layer.manifest()))
+    row.reasons.extend(changes(previous.manifest, layer.manifest(), old_key=previous.key, new_key=layer.key))
+    if (previous.manifest.parent or None) == (layer.parent or None):
+        row.reasons.append("parent unchanged")
     if previous.snippet != layer.snippet:
         row.diff = "".join(difflib.unified_diff(
             previous.snippet.splitlines(keepends=True), layer.snippet.splitlines(keepends=True),
@@ -43,46 +46,9 @@ def explain(layer: Layer, exists: bool, previous: LayerRecord | None) -> WhyRow:
     return row
 
 
-def manifest_changes(old: Manifest, new: Manifest) -> list[str]:
-    what = "snippet" if not new.origin.startswith("config") else new.origin.removeprefix("config ")
-    out: list[str] = []
-    if old.snippet != new.snippet:
-        out.append(f"`{what}` changed")
-    if old.origin != new.origin:
-        out.append(f"snippet source changed: {old.origin or '?'} -> {new.origin}")
-    if old.base_image_id != new.base_image_id:
-        out.append(f"base image `{new.base_image}` changed: {_short(old.base_image_id)} -> {_short(new.base_image_id)}")
-    for name in sorted(set(old.files) | set(new.files)):
-        a, b = old.files.get(name), new.files.get(name)
-        if a != b:
-            out.append(f"file `{name}` " + ("added" if a is None else "removed" if b is None else "content changed"))
-    for name in sorted(set(old.build_args) | set(new.build_args)):
-        a, b = old.build_args.get(name), new.build_args.get(name)
-        if a != b:
-            out.append(f"build arg {name}: {a!r} -> {b!r}")
-    if old.parent != new.parent:
-        out.append(f"parent changed ({_short(old.parent)} -> {_short(new.parent)}): a lower layer was rebuilt")
-    elif out:
-        out.append("parent unchanged")
-    if not out:
-        out.append("inputs differ in a way the manifest does not show (schema change?)")
-    return out
-
-
-def _short(key: str | None) -> str:
-    return key[:12] if key else "none"
-
-
 def why(ctx: Context, req: TargetRequest) -> list[WhyRow]:
-    from tsk.layers.service import targets
+    from tsk.layers.service import targets, unique_layers
 
-    rows: list[WhyRow] = []
-    seen: set[str] = set()
-    for tgt in targets(ctx, req):
-        for layer in tgt.chain:
-            if layer.key in seen:
-                continue
-            seen.add(layer.key)
-            exists = ctx.engine.image(layer.tag) is not None
-            rows.append(explain(layer, exists, ctx.index.last_for_slot(layer.kind, layer.name)))
-    return rows
+    layers = unique_layers(targets(ctx, req))
+    present = ctx.engine.find_images([layer.tag for layer in layers])
+    return [explain(layer, layer.tag in present, ctx.index.last_for_slot(layer.kind, layer.name)) for layer in layers]

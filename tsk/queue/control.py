@@ -12,9 +12,11 @@ import msgspec
 from tsk.errors import TskError, UsageError
 from tsk.files import remove_tree
 from tsk.queue import scheduler
-from tsk.queue.db import ACTIVE, ENDED, Conflict, Store, owner_alive
+from tsk.queue.stores import open_store
 from tsk.tasks import model
 from tsk.tasks.model import Task
+from tsk.tasks.owner import owner_alive
+from tsk.tasks.store import ACTIVE, ENDED, Conflict, TaskStore
 
 if TYPE_CHECKING:
     from tsk.context import Context
@@ -43,9 +45,9 @@ class Outcome(msgspec.Struct, kw_only=True):
     new_id: str | None = None  # retry: the new task
 
 
-def settle(store: Store) -> list[scheduler.Change]:
+def settle(store: TaskStore) -> list[scheduler.Change]:
     """Apply the scheduler's decisions for waiting tasks (start, fail or cancel with their parents)."""
-    blocked = dict(store.conn.execute("SELECT id, blocked FROM tasks WHERE status = 'WAITING'").fetchall())
+    blocked = store.waiting()
     if not blocked:
         return []
     changes = scheduler.plan(store.statuses(), store.links(), blocked)
@@ -69,7 +71,7 @@ def add(ctx: Context, req: RunRequest, *, agents: tuple[str, ...] = (), parents:
     """Queue one task per agent (the same instructions for each); with parents, WAITING for them."""
     from tsk.sandbox.runner import create_task
 
-    store = Store(ctx.paths.data)
+    store = open_store(ctx)
     try:
         ids = tuple(dict.fromkeys(_parent(store, p) for p in parents))
         links = store.links()
@@ -88,7 +90,7 @@ def add(ctx: Context, req: RunRequest, *, agents: tuple[str, ...] = (), parents:
         store.close()
 
 
-def _parent(store: Store, ref: str) -> str:
+def _parent(store: TaskStore, ref: str) -> str:
     try:
         return store.resolve(ref)
     except UsageError as exc:
@@ -100,7 +102,7 @@ def cancel(ctx: Context, refs: list[str], reason: str = "cancelled by tsk cancel
     container: its executor brings the partial work back and records CANCELLED."""
     from tsk.queue.recovery import remove_task_objects, stop_task
 
-    store = Store(ctx.paths.data)
+    store = open_store(ctx)
     out: list[Outcome] = []
     try:
         for ref in refs:
@@ -136,13 +138,11 @@ def cancel(ctx: Context, refs: list[str], reason: str = "cancelled by tsk cancel
         store.close()
 
 
-def wait_for(store: Store, ids: list[str], *, timeout: float | None = None, poll: float = 0.2) -> list[Task]:
+def wait_for(store: TaskStore, ids: list[str], *, timeout: float | None = None, poll: float = 0.2) -> list[Task]:
     """Block until every task has ended (or the timeout passes); return their records."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        marks = ", ".join("?" * len(ids))
-        rows = store.conn.execute(f"SELECT id, status FROM tasks WHERE id IN ({marks})", ids).fetchall()
-        found = dict(rows)
+        found = store.statuses(ids)
         gone = [i for i in ids if i not in found]
         if gone:
             raise TskError(f"task(s) {', '.join(gone)} were deleted while waiting")
@@ -164,7 +164,7 @@ class WaitResult(msgspec.Struct, kw_only=True):
 
 
 def wait(ctx: Context, refs: list[str], *, timeout: float | None = None, tail: int = 5) -> list[WaitResult]:
-    store = Store(ctx.paths.data)
+    store = open_store(ctx)
     try:
         ids = [store.resolve(r) for r in refs]
         tasks = wait_for(store, ids, timeout=timeout)
@@ -202,7 +202,7 @@ def retry(ctx: Context, refs: list[str], *, children: bool = True) -> list[Outco
     is recreated with its parents mapped to the new tasks."""
     from tsk.sandbox.runner import RunRequest, create_task, task_config
 
-    store = Store(ctx.paths.data)
+    store = open_store(ctx)
     out: list[Outcome] = []
     try:
         links = store.links()
@@ -243,7 +243,7 @@ def retry(ctx: Context, refs: list[str], *, children: bool = True) -> list[Outco
 def delete(ctx: Context, refs: list[str], *, timeout: float = 120) -> list[Outcome]:
     """Remove tasks: a running one is cancelled and waited for first. Its record and task dir go; a
     branch it brought back stays in the repo."""
-    store = Store(ctx.paths.data)
+    store = open_store(ctx)
     out: list[Outcome] = []
     try:
         ids = [store.resolve(r) for r in refs]
@@ -260,7 +260,7 @@ def delete(ctx: Context, refs: list[str], *, timeout: float = 120) -> list[Outco
         store.close()
 
 
-def remove(ctx: Context, store: Store, tid: str) -> None:
+def remove(ctx: Context, store: TaskStore, tid: str) -> None:
     from tsk.queue.recovery import remove_task_objects
 
     task = store.get(tid)
@@ -273,18 +273,13 @@ def remove(ctx: Context, store: Store, tid: str) -> None:
 def clean(ctx: Context, *, statuses: tuple[str, ...] = ("COMPLETE",), older_than: float | None = None) -> list[str]:
     """Remove ended tasks (by default the completed ones) and their dirs; keep any that a pending task
     still needs as a parent."""
-    store = Store(ctx.paths.data)
+    store = open_store(ctx)
     try:
         links = store.links()
         status = store.statuses()
         needed = {p for c, ps in links.items() if status.get(c) in ACTIVE for p in ps}
-        marks = ", ".join("?" * len(statuses))
-        sql = f"SELECT id FROM tasks WHERE status IN ({marks})"
-        args: list[Any] = list(statuses)
-        if older_than is not None:
-            sql += " AND COALESCE(finished, created) < ?"
-            args.append(time.time() - older_than)
-        doomed = [r[0] for r in store.conn.execute(sql, args) if r[0] not in needed]
+        before = None if older_than is None else time.time() - older_than
+        doomed = [tid for tid in store.ended_before(statuses, before) if tid not in needed]
         for tid in doomed:
             store.delete(tid)
             remove_tree(model.task_dir(ctx.paths.data, tid))
@@ -294,12 +289,12 @@ def clean(ctx: Context, *, statuses: tuple[str, ...] = ("COMPLETE",), older_than
         store.close()
 
 
-def prune_checkouts(ctx: Context, store: Store, *, older_than: float) -> None:
+def prune_checkouts(ctx: Context, store: TaskStore, *, older_than: float) -> None:
     """Shared checkouts unused for a while go too, never one under a task that has not finished."""
     from tsk.snapshot.checkout import prune_checkouts as prune
 
     keep: set[str] = set()
-    for (tid,) in store.conn.execute("SELECT id FROM tasks WHERE status IN ('QUEUED', 'WAITING', 'RUNNING')"):
+    for tid in (tid for tid, status in store.statuses().items() if status in ACTIVE):
         snap = model.task_dir(ctx.paths.data, tid) / "snapshot.json"
         with contextlib.suppress(OSError, ValueError):
             keep.add(str(msgspec.json.decode(snap.read_bytes()).get("checkout_tree", "")))

@@ -1,26 +1,27 @@
-"""The task database: one SQLite file (WAL) in the data dir, the single truth for tasks, their parents
-and every state change. Any process may open it (`tsk add`, `tsk list`, `tsk cancel`, the server, a
-foreground `tsk run`); writes are short `BEGIN IMMEDIATE` transactions, so concurrent writers queue on
-the busy timeout instead of failing. One connection per thread."""
+"""The task store over SQLite (tsk/tasks/store.py's protocol): one file (WAL) in the data dir, the single
+truth for tasks, their parents and every state change on one machine. Any process may open it (`tsk add`,
+`tsk list`, `tsk cancel`, the server, a foreground `tsk run`); writes are short `BEGIN IMMEDIATE`
+transactions, so concurrent writers queue on the busy timeout instead of failing. One connection per
+thread. The only module that runs SQL against it (ruff bans sqlite3 elsewhere)."""
 
 from __future__ import annotations
 
+import functools
 import json
-import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import msgspec
 
+from tsk.errors import TskError, UsageError
 from tsk.tasks.model import Task
+from tsk.tasks.store import Conflict, ListedTask, Transition
 
 DB_NAME = "tasks.db"
-ACTIVE = ("QUEUED", "WAITING", "RUNNING")
-ENDED = ("COMPLETE", "FAILED", "CANCELLED")
 
 # Columns that hold a Task field of the same name; JSON columns are encoded on the way in.
 _JSON = ("timings", "config")
@@ -54,57 +55,47 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-class Conflict(Exception):
-    """A transition was refused because the task is no longer in a status it may leave that way."""
+_LIST_ORDER = ("CASE status WHEN 'RUNNING' THEN 0 WHEN 'QUEUED' THEN 1 WHEN 'WAITING' THEN 2 ELSE 3 END, "
+               "created DESC, id DESC")
+_LIST_SQL = ("SELECT id, name, type, status, agent, stack, project, repo, source_commit, from_branch, result_branch, "
+             "created, started, finished, error, blocked, "
+             "(SELECT group_concat(parent, ',') FROM parents WHERE child = tasks.id) "
+             "FROM tasks ORDER BY " + _LIST_ORDER)
+
+
+class StoreError(TskError):
+    """The task database cannot be read or written."""
 
 
 def db_path(data_dir: Path) -> Path:
     return data_dir / DB_NAME
 
 
-def owner_id() -> str:
-    """This process as `pid:start-time` (the start time tells a live owner from a reused pid)."""
-    pid = os.getpid()
-    return f"{pid}:{_start_ticks(pid)}"
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))
 
 
-def owner_alive(owner: str | None) -> bool:
-    if not owner:
-        return False
-    pid_s, _, ticks = owner.partition(":")
-    try:
-        pid = int(pid_s)
-    except ValueError:
-        return False
-    return _start_ticks(pid) == ticks and ticks != ""
-
-
-def _start_ticks(pid: int) -> str:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22: starttime, counted after the command name
-
-
-class Store:
+class SqliteStore:
     """The task database for one data dir."""
 
     def __init__(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(db_path(data_dir), timeout=60, isolation_level=None)
-        self.conn.execute("PRAGMA busy_timeout = 60000")
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = NORMAL")
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        if self.conn.execute("PRAGMA user_version").fetchone()[0] < len(MIGRATIONS):
-            self._migrate()
+        try:
+            self.conn = sqlite3.connect(db_path(data_dir), timeout=60, isolation_level=None)
+            self.conn.execute("PRAGMA busy_timeout = 60000")
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            if self.conn.execute("PRAGMA user_version").fetchone()[0] < len(MIGRATIONS):
+                self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the task database {db_path(data_dir)}: {exc}") from exc
 
     def close(self) -> None:
         self.conn.close()
 
     def _migrate(self) -> None:
-        with self.write() as c:
+        with self._write() as c:
             version = c.execute("PRAGMA user_version").fetchone()[0]
             for n, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for stmt in script.split(";"):
@@ -113,7 +104,7 @@ class Store:
                 c.execute(f"PRAGMA user_version = {n}")
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, holding the write lock from its start (no upgrade deadlocks)."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
@@ -127,12 +118,10 @@ class Store:
 
     def add(self, task: Task, *, instructions: str, reason: str, owner: str | None = None) -> None:
         """Record a new task (in its current status) with its parents, and its first transition."""
-        with self.write() as c:
+        with self._write() as c:
             missing = [p for p in task.parents
                        if c.execute("SELECT 1 FROM tasks WHERE id = ?", (p,)).fetchone() is None]
             if missing:
-                from tsk.errors import UsageError
-
                 raise UsageError(f"unknown parent task(s): {', '.join(missing)}", hint="see `tsk list`")
             row = _columns(task)
             row.update(instructions=instructions, owner=owner)
@@ -175,8 +164,6 @@ class Store:
 
     def resolve(self, ref: str) -> str:
         """A task id from a full id or a unique prefix of one."""
-        from tsk.errors import UsageError
-
         hits = [r[0] for r in self.conn.execute("SELECT id FROM tasks WHERE id = ? OR id LIKE ? ESCAPE '\\'",
                                                 (ref, ref.replace("_", "\\_").replace("%", "\\%") + "%"))]
         if ref in hits:
@@ -202,11 +189,40 @@ class Store:
             out.setdefault(child, []).append(parent)
         return {k: tuple(v) for k, v in out.items()}
 
-    def statuses(self) -> dict[str, str]:
-        return dict(self.conn.execute("SELECT id, status FROM tasks").fetchall())
+    def statuses(self, ids: Iterable[str] | None = None) -> dict[str, str]:
+        if ids is None:
+            return dict(self.conn.execute("SELECT id, status FROM tasks").fetchall())
+        wanted = list(ids)
+        return dict(self.conn.execute(f"SELECT id, status FROM tasks WHERE id IN ({_marks(wanted)})", wanted))
+
+    def waiting(self) -> dict[str, str | None]:
+        return dict(self.conn.execute("SELECT id, blocked FROM tasks WHERE status = 'WAITING'").fetchall())
+
+    def count(self, statuses: Sequence[str]) -> int:
+        sql = f"SELECT COUNT(*) FROM tasks WHERE status IN ({_marks(statuses)})"
+        return int(self.conn.execute(sql, list(statuses)).fetchone()[0])
+
+    def ended_before(self, statuses: Sequence[str], before: float | None) -> list[str]:
+        sql = f"SELECT id FROM tasks WHERE status IN ({_marks(statuses)})"
+        args: list[Any] = list(statuses)
+        if before is not None:
+            sql += " AND COALESCE(finished, created) < ?"
+            args.append(before)
+        return [r[0] for r in self.conn.execute(sql, args)]
+
+    def listing(self) -> list[ListedTask]:
+        now = time.time()
+        rows = self.conn.execute(_LIST_SQL).fetchall()
+        return [ListedTask(id=tid, name=name, type=typ, status=status, agent=agent, stack=stack, project=project,
+                           repo=repo, source_commit=source, from_branch=from_branch, branch=branch, created=created,
+                           started=started, finished=finished,
+                           duration=None if started is None else round((finished or now) - started, 2),
+                           error=error, blocked=blocked, parents=parents.split(",") if parents else [])
+                for (tid, name, typ, status, agent, stack, project, repo, source, from_branch, branch, created,
+                     started, finished, error, blocked, parents) in rows]
 
     def relink(self, child: str, old: str, new: str) -> None:
-        with self.write() as c:
+        with self._write() as c:
             c.execute("UPDATE parents SET parent = ? WHERE child = ? AND parent = ?", (new, child, old))
 
     def save(self, task: Task) -> None:
@@ -214,7 +230,7 @@ class Store:
         row = _columns(task)
         row.pop("status")
         row.pop("id")
-        with self.write() as c:
+        with self._write() as c:
             c.execute(f"UPDATE tasks SET {', '.join(f'{k} = ?' for k in row)} WHERE id = ?",
                       (*row.values(), task.id))
 
@@ -223,7 +239,7 @@ class Store:
         """The one way a task's status changes: checks where it is, moves it, records the move (time,
         reason). With `task`, its other fields are written in the same transaction. Returns the old status;
         raises Conflict when the task is gone or not in one of `allowed`."""
-        with self.write() as c:
+        with self._write() as c:
             row = c.execute("SELECT status FROM tasks WHERE id = ?", (task_id,)).fetchone()
             if row is None or (allowed is not None and row[0] not in allowed):
                 raise Conflict(f"task {task_id} is {row[0] if row else 'gone'}")
@@ -245,7 +261,7 @@ class Store:
 
     def claim(self, owner: str, reason: str = "claimed") -> Task | None:
         """Atomically take the oldest QUEUED task for this process: QUEUED → RUNNING."""
-        with self.write() as c:
+        with self._write() as c:
             row = c.execute("SELECT id FROM tasks WHERE status = 'QUEUED' AND cancel_requested IS NULL "
                             "ORDER BY created, id LIMIT 1").fetchone()
             if row is None:
@@ -256,7 +272,7 @@ class Store:
         return self.get(row[0])
 
     def request_cancel(self, task_id: str, reason: str) -> None:
-        with self.write() as c:
+        with self._write() as c:
             c.execute("UPDATE tasks SET cancel_requested = ? WHERE id = ? AND cancel_requested IS NULL",
                       (reason, task_id))
 
@@ -269,19 +285,48 @@ class Store:
         return None if row is None or row[0] is None else str(row[0])
 
     def set_blocked(self, task_id: str, reason: str | None) -> None:
-        with self.write() as c:
+        with self._write() as c:
             c.execute("UPDATE tasks SET blocked = ? WHERE id = ?", (reason, task_id))
 
     def delete(self, task_id: str) -> None:
-        with self.write() as c:
+        with self._write() as c:
             c.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
             c.execute("DELETE FROM transitions WHERE task = ?", (task_id,))
 
-    def transitions(self, task_id: str | None = None) -> list[tuple[str, str | None, str, float, str]]:
-        sql = "SELECT task, from_status, to_status, at, reason FROM transitions"
-        cur = self.conn.execute(sql + " WHERE task = ? ORDER BY seq", (task_id,)) if task_id else \
-            self.conn.execute(sql + " ORDER BY seq")
-        return [tuple(r) for r in cur.fetchall()]
+    def transitions(self, task_id: str | None = None) -> list[Transition]:
+        where, args = ("WHERE tr.task = ?", (task_id,)) if task_id else ("", ())
+        return self._transitions(where, args)
+
+    def transitions_since(self, seq: int) -> list[Transition]:
+        return self._transitions("WHERE tr.seq > ?", (seq,))
+
+    def _transitions(self, where: str, args: tuple[object, ...]) -> list[Transition]:
+        sql = ("SELECT tr.seq, tr.task, COALESCE(t.name, ''), tr.from_status, tr.to_status, tr.at, tr.reason "
+               f"FROM transitions tr LEFT JOIN tasks t ON t.id = tr.task {where} ORDER BY tr.seq")
+        return [Transition(seq=s, task=tid, name=name, from_status=old, to_status=new, at=at, reason=reason)
+                for s, tid, name, old, new, at, reason in self.conn.execute(sql, args)]
+
+    def last_seq(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM transitions").fetchone()[0])
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _guarded(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    @functools.wraps(fn)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreError(f"the task database failed: {type(exc).__name__}: {exc}") from exc
+    return call
+
+
+for _name, _fn in list(vars(SqliteStore).items()):
+    if not _name.startswith("_") and callable(_fn):
+        setattr(SqliteStore, _name, _guarded(_fn))
 
 
 def _columns(task: Task) -> dict[str, Any]:

@@ -1,41 +1,17 @@
-"""`tsk list` in one query: it must stay fast at 10,000 tasks as a whole process, so this module imports
-nothing heavy (no engine, no rich) and renders plain text."""
+"""`tsk list`: every task from one query of the store, and the count per status. It must stay fast at
+10,000 tasks as a whole process, so this module imports nothing heavy (no engine, no rich)."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
+from collections import Counter
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from tsk.queue.db import Store
+from tsk.tasks.store import ListedTask
 
-_ORDER = ("CASE status WHEN 'RUNNING' THEN 0 WHEN 'QUEUED' THEN 1 WHEN 'WAITING' THEN 2 ELSE 3 END, "
-          "created DESC, id DESC")
-_SQL = ("SELECT id, name, type, status, agent, stack, project, repo, source_commit, from_branch, result_branch, "
-        "created, started, finished, error, blocked, "
-        "(SELECT group_concat(parent, ',') FROM parents WHERE child = tasks.id) FROM tasks ORDER BY " + _ORDER)
-
-
-class ListedTask(msgspec.Struct, kw_only=True):
-    id: str
-    name: str
-    type: str
-    status: str
-    agent: str
-    stack: str
-    project: str
-    repo: str
-    source_commit: str | None
-    from_branch: str | None
-    branch: str | None  # the result branch, once fetched
-    created: float
-    started: float | None
-    finished: float | None
-    duration: float | None
-    error: str | None
-    blocked: str | None
-    parents: list[str]
+if TYPE_CHECKING:
+    from tsk.tasks.store import TaskStore
 
 
 class Listing(msgspec.Struct, kw_only=True):
@@ -43,22 +19,7 @@ class Listing(msgspec.Struct, kw_only=True):
     counts: dict[str, int]
 
 
-def list_tasks(data_dir: Path) -> Listing:
+def list_tasks(store: TaskStore) -> Listing:
     """Every task: active first (running, queued, waiting), then newest first."""
-    store = Store(data_dir)
-    try:
-        rows = store.conn.execute(_SQL).fetchall()
-    finally:
-        store.close()
-    now = time.time()
-    tasks = []
-    counts: dict[str, int] = {}
-    for (tid, name, typ, status, agent, stack, project, repo, source, from_branch, branch, created, started,
-         finished, error, blocked, parents) in rows:
-        counts[status] = counts.get(status, 0) + 1
-        tasks.append(ListedTask(
-            id=tid, name=name, type=typ, status=status, agent=agent, stack=stack, project=project, repo=repo,
-            source_commit=source, from_branch=from_branch, branch=branch, created=created, started=started,
-            finished=finished, duration=None if started is None else round((finished or now) - started, 2),
-            error=error, blocked=blocked, parents=parents.split(",") if parents else []))
-    return Listing(tasks=tasks, counts=counts)
+    tasks = store.listing()
+    return Listing(tasks=tasks, counts=dict(Counter(t.status for t in tasks)))

@@ -7,13 +7,18 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from tsk.errors import TskError
-from tsk.queue.db import Conflict, Store, owner_alive
 from tsk.tasks import model
+from tsk.tasks.owner import owner_alive
+from tsk.tasks.store import Conflict, TaskStore
+
+if TYPE_CHECKING:
+    from tsk.context import Context
+    from tsk.engine.ports import Engine
 
 LABEL = "dev.tsk.task"
 
@@ -24,19 +29,19 @@ class RecoveryReport(msgspec.Struct, kw_only=True):
     removed: list[str] = []  # engine objects removed, as kind:name
 
 
-def stop_task(engine: Any, task_id: str, timeout: int = 20) -> int:
+def stop_task(engine: Engine, task_id: str, timeout: int = 20) -> int:
     """Stop the task's running container(s); their executor then sees the end. Returns how many."""
-    running = [c for c in engine.container_labels(f"{LABEL}={task_id}") if c.state == "running"]
+    running = [c for c in engine.containers(f"{LABEL}={task_id}") if c.state == "running"]
     for c in running:
         engine.container_stop(c.id, timeout=timeout)
     return len(running)
 
 
-def remove_task_objects(engine: Any, task_id: str) -> list[str]:
+def remove_task_objects(engine: Engine, task_id: str) -> list[str]:
     """Remove the task's containers and volumes. The proxy stays for the next task; its reaper stops it
     once no task container is left behind it."""
     gone: list[str] = []
-    for c in engine.container_labels(f"{LABEL}={task_id}"):
+    for c in engine.containers(f"{LABEL}={task_id}"):
         engine.container_remove(c.id)
         gone.append(f"container:{c.name}")
     for vol in engine.volumes(f"{LABEL}={task_id}"):
@@ -45,19 +50,19 @@ def remove_task_objects(engine: Any, task_id: str) -> list[str]:
     return gone
 
 
-def _labelled_ids(engine: Any) -> set[str]:
-    ids = {c.labels.get(LABEL, "") for c in engine.container_labels(LABEL)}
+def _labelled_ids(engine: Engine) -> set[str]:
+    ids = {c.labels.get(LABEL, "") for c in engine.containers(LABEL)}
     ids |= {v.removeprefix("tsk-task-") for v in engine.volumes(LABEL)}
     return ids - {""}
 
 
-def recover(ctx: Any, store: Store) -> RecoveryReport:
+def recover(ctx: Context, store: TaskStore) -> RecoveryReport:
     """Tasks left RUNNING by a process that is gone (a crashed server, a killed `tsk run`): requeued if
     their sandbox never started, otherwise FAILED with the reason (partial work fetched when it can be).
     Then every engine object of a task of ours that is not running is removed."""
     from tsk.sandbox.runner import fetch_work
 
-    engine: Any = ctx.engine
+    engine = ctx.engine
     report = RecoveryReport()
     for task in store.tasks(statuses=("RUNNING",)):
         owner = store.owner(task.id)
@@ -92,7 +97,7 @@ def recover(ctx: Any, store: Store) -> RecoveryReport:
     return report
 
 
-def remove_leftovers(engine: Any, store: Store) -> list[str]:
+def remove_leftovers(engine: Engine, store: TaskStore) -> list[str]:
     """Engine objects of our tasks that are not running. Objects of ids not in our database are left
     alone: they cannot be told apart from another data dir's live tasks."""
     statuses = store.statuses()

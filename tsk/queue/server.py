@@ -17,13 +17,15 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from tsk.errors import TskError
 from tsk.queue import control
-from tsk.queue.db import ENDED, Conflict, Store, owner_id
+from tsk.queue.stores import open_store
+from tsk.tasks.owner import owner_id
+from tsk.tasks.store import ENDED, Conflict, TaskStore
 
 if TYPE_CHECKING:
     from tsk.context import Context
@@ -91,7 +93,7 @@ class Server:
                                 hint="use it (tsk add queues work for it), or stop it: tsk server stop") from None
         try:
             pid_path(self.data).write_text(f"{os.getpid()}\n")
-            store = Store(self.data)
+            store = open_store(self.ctx)
             try:
                 self._loop(store, ready)
             finally:
@@ -101,10 +103,10 @@ class Server:
             lock.release()
         return self.report
 
-    def _loop(self, store: Store, ready: Callable[[], None] | None) -> None:
+    def _loop(self, store: TaskStore, ready: Callable[[], None] | None) -> None:
         from tsk.queue.recovery import recover
 
-        seen = store.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM transitions").fetchone()[0]
+        seen = store.last_seq()
         rec = recover(self.ctx, store)
         for what in rec.removed:
             self.events.note(f"recovery: removed {what}")
@@ -125,7 +127,7 @@ class Server:
         self._shutdown(store)
         self._show(store, seen)
 
-    def _dispatch(self, store: Store) -> None:
+    def _dispatch(self, store: TaskStore) -> None:
         while not self._stop.is_set():
             with self._mutex:
                 if len(self._active) >= self.opts.workers:
@@ -139,24 +141,19 @@ class Server:
             self.report.ran += 1
             worker.start()
 
-    def _idle(self, store: Store) -> bool:
+    def _idle(self, store: TaskStore) -> bool:
         with self._mutex:
             if self._active:
                 return False
-        row = store.conn.execute("SELECT COUNT(*) FROM tasks WHERE status IN ('QUEUED', 'WAITING')").fetchone()
-        return int(row[0]) == 0
+        return store.count(("QUEUED", "WAITING")) == 0
 
-    def _show(self, store: Store, seen: int) -> int:
-        rows = store.conn.execute(
-            "SELECT tr.seq, tr.task, COALESCE(t.name, ''), tr.from_status, tr.to_status, tr.reason "
-            "FROM transitions tr LEFT JOIN tasks t ON t.id = tr.task WHERE tr.seq > ? ORDER BY tr.seq",
-            (seen,)).fetchall()
-        for seq, tid, name, old, new, reason in rows:
-            self.events.transition(tid, name, old, new, reason)
-            seen = seq
-        return int(seen)
+    def _show(self, store: TaskStore, seen: int) -> int:
+        for tr in store.transitions_since(seen):
+            self.events.transition(tr.task, tr.name, tr.from_status, tr.to_status, tr.reason)
+            seen = tr.seq
+        return seen
 
-    def _shutdown(self, store: Store) -> None:
+    def _shutdown(self, store: TaskStore) -> None:
         from tsk.queue.recovery import stop_task
 
         with self._mutex:
@@ -164,7 +161,7 @@ class Server:
         if not running:
             return
         self.events.note(f"shutting down: cancelling {len(running)} running task(s); their work so far comes back")
-        engine: Any = self.ctx.engine
+        engine = self.ctx.engine
         for tid in running:
             store.request_cancel(tid, self._stop_reason)
             with contextlib.suppress(TskError):
@@ -182,7 +179,7 @@ class Server:
         from tsk.tasks import model
 
         ctx = Context(environ=self.ctx.environ, cwd=self.ctx.cwd)
-        store = Store(self.data)
+        store = open_store(ctx)
         try:
             task = store.get(task_id)
             if task is None:
@@ -293,15 +290,14 @@ class QueueSource:
         self.ctx = ctx
 
     def rows(self) -> list[TaskRow]:
-        import sqlite3
-
         from tsk.queue.listing import list_tasks
         from tsk.queue.view import TaskRow
 
+        store = open_store(self.ctx)  # a StoreError says what is wrong; the dashboard shows it
         try:
-            listed = list_tasks(self.ctx.paths.data).tasks
-        except sqlite3.Error as exc:
-            raise TskError(f"cannot read the task database: {exc}") from exc
+            listed = list_tasks(store).tasks
+        finally:
+            store.close()
         return [TaskRow(id=t.id, name=t.name, type=t.type, status=t.status, agent=t.agent, created=t.created,
                         started=t.started, finished=t.finished, branch=t.branch, error=t.error,
                         parents=tuple(t.parents))

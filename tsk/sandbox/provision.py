@@ -8,13 +8,15 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from tsk.agents import get_agent
-from tsk.agents.base import AGENT_HOME
+from tsk.agents.base import AGENT_HOME, Agent
+from tsk.errors import ImageMissing
 from tsk.files import remove_tree
 from tsk.sandbox import plan as sandbox_plan
 from tsk.sandbox.proxy import ProxyPlan, ensure_proxy, plan_proxy, reap_idle, task_forward_script, touch
@@ -33,15 +35,16 @@ class RunEvents(Protocol):
     def build_events(self) -> BuildEvents | None: ...
 
 
-class Prepared(msgspec.Struct, kw_only=True):
-    """Everything a started container needs, for `tsk run` and `tsk shell` alike."""
+@dataclass
+class Prepared:
+    """What provisioning made for a task, filled in as it goes, so cleanup removes exactly that."""
 
     task: Task
     task_dir: str
+    agent: Agent
     container: str = ""
     volume: str = ""
     proxy: str | None = None  # the proxy's fingerprint; None without network isolation
-    agent: Any = None  # the agent plugin, once provisioned
 
 
 def host_facts(repo: Path) -> sandbox_plan.HostFacts:
@@ -62,7 +65,7 @@ def timed(task: Task, name: str, ui: RunEvents) -> Iterator[None]:
         ui.phase(name, task.timings[name])
 
 
-def agent_for(cfg: ResolvedConfig) -> Any:
+def agent_for(cfg: ResolvedConfig) -> Agent:
     """The agent plugin the config names; one from config counts when it has its own setup layer."""
     return get_agent(cfg.agent, known_extra=[n for n, s in cfg.agent_config.items() if s.setup])
 
@@ -84,14 +87,12 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool)
     task, tdir, task_id = made.task, Path(made.task_dir), made.task.id
     repo = Path(task.repo)
     cfg = task_config(task)
-    agent = made.agent = agent_for(cfg)
+    agent = made.agent
     snap = load_snapshot(tdir)
+    request = service.TargetRequest(repo=str(repo), stacks=(cfg.stack,), agents=(cfg.agent,))
+    store = service.make_store(ctx, cfg, ui.build_events())
     with timed(task, "image", ui):
-        targets = service.targets(ctx, service.TargetRequest(repo=str(repo), stacks=(cfg.stack,),
-                                                             agents=(cfg.agent,)), cfg)
-        store = service.make_store(ctx, cfg, ui.build_events())
-        for tgt in targets:
-            store.ensure(tgt.chain)
+        targets, _ = service.ensure(ctx, request, cfg, store)
         image = targets[0].chain[-1].tag
         proxy_image = targets[-1].chain[-1].tag
     task.image = image
@@ -116,10 +117,10 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool)
             baseline=commit_script(wd, "tsk: uncommitted changes in the working tree when the task was created"),
             commit=commit_script(wd, f"tsk: work left uncommitted by {cfg.agent} in task {task_id}"),
             forward=task_forward_script(pplan.host_ports) if pplan is not None else "",
-            merge_stderr=cfg.agent not in ("claude", "codex"), interactive=interactive)
+            merge_stderr=not agent.structured_output, interactive=interactive)
         (tdir / "run.sh").write_text(script)
         volume = made.volume = f"tsk-task-{task_id}"
-        engine: Any = ctx.engine
+        engine = ctx.engine
         engine.volume_create(volume, driver_opts=overlay_volume_opts(snap, tdir),
                              labels={"dev.tsk.kind": "task-volume", "dev.tsk.task": task_id})
         env = sandbox_plan.container_env(cfg, agent_env=agent.env(ctx.environ), host=host, task_id=task_id,
@@ -130,7 +131,12 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool)
         spec = sandbox_plan.container_spec(cfg, task_id=task_id, image=image, env=env, mounts=mounts, host=host,
                                            proxy=pplan, project=cfg.project, sudo=cfg.sudo,
                                            privileged=cfg.privileged, interactive=interactive)
-        made.container = engine.container_create(spec)
+        try:
+            made.container = engine.container_create(spec)
+        except ImageMissing:  # removed (pruned) since it was resolved: make it again, once
+            ui.note(f"the image {image} was removed meanwhile; making it again")
+            service.ensure(ctx, request, cfg, store)
+            made.container = engine.container_create(spec)
     if pplan is not None:
         with timed(task, "proxy", ui):
             reused = ensure_proxy(engine, pplan, ctx.paths.runtime)
@@ -141,7 +147,7 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool)
 
 def cleanup(ctx: Context, p: Prepared) -> None:
     """Remove what the task made on the engine; keep the task dir's record and output."""
-    engine: Any = ctx.engine
+    engine = ctx.engine
     if p.container:
         engine.container_remove(p.container)
     if p.volume:

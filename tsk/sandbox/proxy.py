@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 import msgspec
 import xxhash
@@ -24,6 +24,11 @@ import xxhash
 from tsk.engine.spec import ContainerSpec, Mount
 from tsk.errors import EngineError
 from tsk.resources import layers_dir
+
+if TYPE_CHECKING:
+    from filelock import FileLock
+
+    from tsk.engine.ports import Engine
 
 EGRESS_NETWORK = "tsk-egress"
 PROXY_HOST = "tsk-proxy"  # the proxy's name inside a task container ($TSK_PROXY_HOST)
@@ -115,24 +120,14 @@ def _hex_addr(addr: str) -> str:
     return "".join(f"{int(b):02X}" for b in reversed(addr.split(".")))
 
 
-class ProxyEngine(Protocol):
-    """What the proxy manager needs from the engine (tsk/engine/docker_api.py's DockerEngine has it)."""
-
-    def container_state(self, ident: str) -> dict[str, object] | None: ...
-    def container_create(self, spec: ContainerSpec) -> str: ...
-    def container_start(self, ident: str) -> None: ...
-    def container_remove(self, ident: str) -> None: ...
-    def network_ensure(self, name: str, *, labels: dict[str, str]) -> str: ...
-
-
-def _lock(plan_fp: str, runtime_dir: Path) -> Any:
+def _lock(plan_fp: str, runtime_dir: Path) -> FileLock:
     from filelock import FileLock
 
     runtime_dir.mkdir(parents=True, exist_ok=True)
     return FileLock(str(runtime_dir / f"proxy-{plan_fp}.lock"), thread_local=False)
 
 
-def ensure_proxy(engine: ProxyEngine, plan: ProxyPlan, runtime_dir: Path) -> bool:
+def ensure_proxy(engine: Engine, plan: ProxyPlan, runtime_dir: Path) -> bool:
     """Make sure the proxy for this fingerprint runs. True when it was already running (reused).
     Call it after creating the task's container (labelled with TASK_LABEL): a reaper that removes the
     proxy from then on sees the task and starts the proxy again."""
@@ -141,9 +136,9 @@ def ensure_proxy(engine: ProxyEngine, plan: ProxyPlan, runtime_dir: Path) -> boo
         return _ensure_running(engine, plan)
 
 
-def _ensure_running(engine: ProxyEngine, plan: ProxyPlan) -> bool:
+def _ensure_running(engine: Engine, plan: ProxyPlan) -> bool:
     state = engine.container_state(plan.name)
-    if state is not None and state.get("Running"):
+    if state is not None and state.running:
         return True
     if state is not None:
         engine.container_remove(plan.name)
@@ -169,13 +164,13 @@ def _idle_for(used: Path) -> float:
         return 0.0
 
 
-def reap_idle(engine: object, runtime_dir: Path, *, idle_seconds: float) -> list[str]:
+def reap_idle(engine: Engine, runtime_dir: Path, *, idle_seconds: float) -> list[str]:
     """Stop proxies idle longer than `idle_seconds` that no task container uses. Only proxies this
     runtime dir used are looked at (another user's, or another test's, are not ours to stop), so the
     usual call costs one listing."""
-    eng: Any = engine
+    eng = engine
     stopped = []
-    for c in eng.container_labels("dev.tsk.kind=proxy"):
+    for c in eng.containers("dev.tsk.kind=proxy"):
         fp = c.labels.get("dev.tsk.fingerprint", "")
         used = runtime_dir / f"proxy-{fp}.used"
         if not used.exists() or _idle_for(used) <= idle_seconds:
@@ -183,14 +178,14 @@ def reap_idle(engine: object, runtime_dir: Path, *, idle_seconds: float) -> list
         with _lock(fp, runtime_dir):
             if not used.exists() or _idle_for(used) <= idle_seconds:
                 continue  # used again while we waited for the lock
-            if eng.container_labels(f"{TASK_LABEL}={fp}"):
+            if eng.containers(f"{TASK_LABEL}={fp}"):
                 continue  # a task (of any user) still goes out through it
             try:
                 eng.container_remove(c.name)
             except EngineError:  # another process is removing it at this moment
                 continue
             used.unlink(missing_ok=True)
-            if eng.container_labels(f"{TASK_LABEL}={fp}"):
+            if eng.containers(f"{TASK_LABEL}={fp}"):
                 # A task of another runtime dir was made meanwhile and may have seen the proxy running.
                 if "dev.tsk.plan" in c.labels:
                     _ensure_running(eng, msgspec.json.decode(c.labels["dev.tsk.plan"], type=ProxyPlan))

@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from tsk.agents.base import AgentResult
-from tsk.agents.events import Message, encode_event, render
+from tsk.agents.events import Event, Message, encode_event, render
 from tsk.errors import TskError
 from tsk.sandbox.provision import Prepared, RunEvents, agent_for, cleanup, provision, task_config, timed
 from tsk.tasks import model
 from tsk.tasks.model import Task
+from tsk.tasks.owner import owner_id
+from tsk.tasks.store import Conflict, RunStore
 
 if TYPE_CHECKING:
     from tsk.config.schema import ResolvedConfig
@@ -42,15 +44,6 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
     privileged: bool | None = None
 
 
-class TaskStore(Protocol):
-    """What the executor needs from the task database (tsk/queue/db.py's Store)."""
-
-    def save(self, task: Task) -> None: ...
-    def cancel_requested(self, task_id: str) -> str | None: ...
-    def transition(self, task_id: str, to: str, reason: str, *, allowed: Sequence[str] | None = None,
-                   task: Task | None = None, owner: str | None = None) -> str: ...
-
-
 class RunResult(msgspec.Struct, kw_only=True):
     task: Task
     exit_code: int
@@ -68,7 +61,7 @@ def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[
     if cfg is None:
         cli = ProjectSettings(agent=req.agent, stack=req.stack, sudo=req.sudo, privileged=req.privileged)
         cfg = ctx.config(repo, cli=cli, project=req.project)
-    agent_for(cfg)  # an unknown agent is refused at add time, with the list of known ones
+    agent = agent_for(cfg)  # an unknown agent is refused at add time, with the list of known ones
     task_id = model.new_id()
     first_line = next((ln for ln in req.instructions.splitlines() if ln.strip()), "")
     name = model.slug(req.name or first_line or "task")
@@ -77,7 +70,7 @@ def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[
                 from_branch=req.from_branch, network_isolation=req.network_isolation,
                 config=msgspec.to_builtins(cfg), parents=parents, status="WAITING" if parents else "QUEUED")
     tdir = model.task_dir(ctx.paths.data, task_id)
-    for sub in ("output", "home/.claude", "home/.codex"):
+    for sub in ("output", "home", *(f"home/{d}" for d in agent.home_dirs)):
         (tdir / sub).mkdir(parents=True, exist_ok=True)
     (tdir / "instructions.md").write_text(req.instructions)
     if not parents:
@@ -106,34 +99,29 @@ def _lines(chunks: Iterable[bytes], raw: Any) -> Iterator[str]:
         yield buf.decode(errors="replace")
 
 
-def run_task(ctx: Context, req: RunRequest, ui: RunEvents) -> RunResult:
-    """`tsk run`: create the task and execute it in this process, recorded in the task database as
+def run_task(ctx: Context, req: RunRequest, ui: RunEvents, store: RunStore) -> RunResult:
+    """`tsk run`: create the task and execute it in this process, recorded in the task store as
     RUNNING and owned by this process (so a server can recover it if this process is killed)."""
-    from tsk.queue.db import Store, owner_id
-
     task = create_task(ctx, req, ui)
     task.status = "RUNNING"
-    store = Store(ctx.paths.data)
-    try:
-        store.add(task, instructions=req.instructions, reason="tsk run", owner=owner_id())
-        return execute(ctx, task, ui, store, raise_setup_errors=True)
-    finally:
-        store.close()
+    store.add(task, instructions=req.instructions, reason="tsk run", owner=owner_id())
+    return execute(ctx, task, ui, store, raise_setup_errors=True)
 
 
-def execute(ctx: Context, task: Task, ui: RunEvents, store: TaskStore, *,
+def execute(ctx: Context, task: Task, ui: RunEvents, store: RunStore, *,
             raise_setup_errors: bool = False) -> RunResult:
     """Run a recorded task this process owns (status RUNNING) to its end: provision, start, stream the
     log, fetch the work, clean up, record the result. A cancel request in the store (`tsk cancel`, a
     server shutting down) stops the container; its partial work still comes back."""
     tdir = model.task_dir(ctx.paths.data, task.id)
-    p = Prepared(task=task, task_dir=str(tdir))
-    engine: Any = ctx.engine
+    p: Prepared | None = None
+    engine = ctx.engine
     cancel: str | None = None
     setup_error: BaseException | None = None
-    events: list[Any] = []
+    events: list[Event] = []
     try:
         try:
+            p = Prepared(task=task, task_dir=str(tdir), agent=agent_for(task_config(task)))
             provision(ctx, ui, made=p, interactive=False)
         except Exception as exc:
             setup_error = exc
@@ -187,8 +175,9 @@ def execute(ctx: Context, task: Task, ui: RunEvents, store: TaskStore, *,
         task.finished = time.time()
         if str(task.status) == "RUNNING":  # left by something not caught above (SystemExit)
             task.status, task.error = "FAILED", task.error or "interrupted"
-        with timed(task, "cleanup", ui):
-            _cleanup_noting(ctx, p, ui)
+        if p is not None:
+            with timed(task, "cleanup", ui):
+                _cleanup_noting(ctx, p, ui)
         _record_end(store, task, tdir)
     if setup_error is not None and raise_setup_errors:
         raise setup_error
@@ -204,9 +193,7 @@ def _cleanup_noting(ctx: Context, p: Prepared, ui: RunEvents) -> None:
         ui.note(f"cleanup of task {p.task.id} was incomplete: {exc.message}")
 
 
-def _record_end(store: TaskStore, task: Task, tdir: Path) -> None:
-    from tsk.queue.db import Conflict
-
+def _record_end(store: RunStore, task: Task, tdir: Path) -> None:
     try:
         store.transition(task.id, task.status, task.error or task.summary or "done", task=task,
                          allowed=("RUNNING",))
@@ -263,16 +250,14 @@ def _inner_timings(task: Task, tdir: Path, total: float, ui: RunEvents) -> None:
         ui.phase("agent", task.timings["agent"])
 
 
-def shell_task(ctx: Context, req: RunRequest, ui: RunEvents) -> RunResult:
+def shell_task(ctx: Context, req: RunRequest, ui: RunEvents, store: RunStore) -> RunResult:
     """`tsk shell`: the task's sandbox with the user's terminal attached to a login shell."""
     from tsk.engine import proc
-    from tsk.queue.db import Store, owner_id
 
     task = create_task(ctx, req, ui)
     task.status = "RUNNING"
     tdir = model.task_dir(ctx.paths.data, task.id)
-    p = Prepared(task=task, task_dir=str(tdir))
-    store = Store(ctx.paths.data)
+    p = Prepared(task=task, task_dir=str(tdir), agent=agent_for(task_config(task)))
     store.add(task, instructions=req.instructions, reason="tsk shell", owner=owner_id())
     try:
         try:
@@ -303,5 +288,4 @@ def shell_task(ctx: Context, req: RunRequest, ui: RunEvents) -> RunResult:
         with timed(task, "cleanup", ui):
             _cleanup_noting(ctx, p, ui)
         _record_end(store, task, tdir)
-        store.close()
     return RunResult(task=task, exit_code=0 if task.status == "COMPLETE" else 1)

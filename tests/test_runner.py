@@ -1,0 +1,139 @@
+"""The runner's decisions on the fake engine (tests/fakes.py): what a task ends as when it is cancelled
+before or after its container starts, when setting up fails, when cleanup fails, and when its image is
+pruned between resolving it and creating the container. The real engine proves the sandbox itself
+(tests/test_run_engine.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import make_repo
+from fakes import FakeBuilder, FakeEngine
+
+from tsk.context import Context
+from tsk.errors import EngineError
+from tsk.queue.control import Quiet
+from tsk.queue.db import SqliteStore
+from tsk.sandbox.runner import RunRequest, create_task, execute
+from tsk.tasks import model
+from tsk.tasks.model import Task
+
+
+class World:
+    def __init__(self, tmp_path: Path) -> None:
+        self.repo = make_repo(tmp_path / "repo", {"README.md": "x\n",
+                                                 ".tsk/tsk.toml": 'stack = "default"\nagent = "exec"\n'})
+        self.engine = FakeEngine()
+        self.engine.add("debian:trixie")
+        self.builder = FakeBuilder(self.engine)
+        self.ctx = Context(cwd=self.repo, engine=self.engine, builder=lambda: self.builder)
+        self.store = SqliteStore(self.ctx.paths.data)
+        self.notes: list[str] = []
+
+    def task(self) -> Task:
+        task = create_task(self.ctx, RunRequest(instructions="echo hello\n", agent="exec", repo=str(self.repo)),
+                           Quiet())
+        task.status = "RUNNING"
+        self.store.add(task, instructions="echo hello\n", reason="test", owner="test")
+        # the agent's output, once its container exists
+        self.engine.after["container_create"] = lambda ident: self.engine.boxes[ident].logs.append(b"hello\n") \
+            if ident.startswith("tsk-task-") else None
+        return task
+
+    def run(self, task: Task, *, raise_setup_errors: bool = False) -> Task:
+        ui = Quiet()
+        ui.note = self.notes.append  # type: ignore[method-assign]
+        return execute(self.ctx, task, ui, self.store, raise_setup_errors=raise_setup_errors).task
+
+    def recorded(self, task: Task) -> Task:
+        got = self.store.get(task.id)
+        assert got is not None
+        return got
+
+    def leftovers(self, task: Task) -> list[str]:
+        label = f"dev.tsk.task={task.id}"
+        return [c.name for c in self.engine.containers(label)] + self.engine.volumes(label)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path)
+    yield w
+    w.store.close()
+
+
+def test_a_task_runs_to_complete_and_leaves_nothing_behind(world: World) -> None:
+    task = world.task()
+    done = world.run(task)
+    assert done.status == "COMPLETE" and world.recorded(task).status == "COMPLETE"
+    assert world.engine.calls.count("container_start") == 2  # the proxy, then the task
+    log = model.agent_log(model.task_dir(world.ctx.paths.data, task.id)).read_text()
+    assert '"hello"' in log
+    assert world.leftovers(task) == []
+
+
+def test_cancel_before_the_start_never_starts_the_container(world: World) -> None:
+    task = world.task()
+    world.store.request_cancel(task.id, "cancelled by tsk cancel")
+    done = world.run(task)
+    assert done.status == "CANCELLED" and done.error == "cancelled by tsk cancel"
+    assert f"tsk-task-{task.id}" not in world.engine.stopped
+    assert world.engine.calls.count("container_start") == 1  # only the proxy
+    assert done.started is None and world.leftovers(task) == []
+
+
+def test_cancel_just_after_the_start_stops_the_container_and_still_fetches(world: World) -> None:
+    task = world.task()
+    name = f"tsk-task-{task.id}"
+
+    def cancel_meanwhile(ident: str) -> None:
+        if ident == name:
+            world.store.request_cancel(task.id, "cancelled from the dashboard")
+
+    world.engine.after["container_start"] = cancel_meanwhile
+    done = world.run(task)
+    assert done.status == "CANCELLED" and done.error == "cancelled from the dashboard"
+    assert world.engine.stopped == [name]
+    assert "fetch" in done.timings  # its partial work was still looked for
+    assert world.recorded(task).status == "CANCELLED" and world.leftovers(task) == []
+
+
+def test_a_setup_error_fails_the_task_cleans_up_and_is_raised_for_tsk_run(world: World) -> None:
+    task = world.task()
+    world.engine.fail["container_create"] = EngineError("the engine refused the request: no space left")
+    with pytest.raises(EngineError, match="no space left"):
+        world.run(task, raise_setup_errors=True)
+    recorded = world.recorded(task)
+    assert recorded.status == "FAILED" and "no space left" in (recorded.error or "")
+    assert world.leftovers(task) == []  # the volume made before the failure is gone
+    again = world.task()
+    world.engine.fail["container_create"] = EngineError("the engine refused the request: again")
+    assert world.run(again).status == "FAILED"  # a server worker gets the result, not the exception
+
+
+def test_a_cleanup_failure_does_not_change_the_result(world: World) -> None:
+    task = world.task()
+    world.engine.fail["container_remove"] = EngineError("the engine refused the request: device busy")
+    done = world.run(task)
+    assert done.status == "COMPLETE" and world.recorded(task).status == "COMPLETE"
+    assert any("cleanup" in n and "device busy" in n for n in world.notes), world.notes
+
+
+def test_an_image_pruned_between_resolving_and_creating_is_made_again(world: World) -> None:
+    task = world.task()
+
+    def prune_the_image(volume: str) -> None:
+        if volume.startswith("tsk-task-"):
+            del world.engine.after["volume_create"]
+            for ref in [r for r in world.engine.images_by_ref if r.startswith("tsk/layer:agent-")]:
+                world.engine.remove_image(ref)
+
+    world.run(world.task())  # warm: every layer exists
+    built = world.builder.calls
+    world.engine.after["volume_create"] = prune_the_image
+    done = world.run(task)
+    assert done.status == "COMPLETE", done.error
+    assert world.builder.calls == built + 1  # the agent layer, made again; nothing below it
+    assert any("removed meanwhile" in n for n in world.notes)

@@ -1,0 +1,143 @@
+"""The task store: the one truth for tasks, their parents and every state change, as a protocol.
+
+tsk/queue/db.py implements it over SQLite in the data dir; the sandbox receives a store from its caller
+and needs only `RunStore`, the part a running task writes. Nothing outside the store's implementations
+runs a query: every question the queue asks has a method here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import msgspec
+
+from tsk.tasks.model import Task
+
+ACTIVE = ("QUEUED", "WAITING", "RUNNING")
+ENDED = ("COMPLETE", "FAILED", "CANCELLED")
+
+
+class Conflict(Exception):
+    """A transition was refused because the task is no longer in a status it may leave that way."""
+
+
+class Transition(msgspec.Struct, frozen=True, kw_only=True):
+    seq: int
+    task: str
+    name: str  # the task's name ("" once the task is deleted)
+    from_status: str | None
+    to_status: str
+    at: float
+    reason: str
+
+
+class ListedTask(msgspec.Struct, kw_only=True):
+    """One row of `tsk list`: what a person or a script wants to see of a task, read in one query."""
+
+    id: str
+    name: str
+    type: str
+    status: str
+    agent: str
+    stack: str
+    project: str
+    repo: str
+    source_commit: str | None
+    from_branch: str | None
+    branch: str | None  # the result branch, once fetched
+    created: float
+    started: float | None
+    finished: float | None
+    duration: float | None
+    error: str | None
+    blocked: str | None
+    parents: list[str]
+
+
+class RunStore(Protocol):
+    """What a running task writes: its record, its end, and whether someone asked it to stop."""
+
+    def add(self, task: Task, *, instructions: str, reason: str, owner: str | None = None) -> None:
+        """Record a new task (in its current status) with its parents, and its first transition."""
+        ...
+
+    def save(self, task: Task) -> None:
+        """Write the task's fields, not its status: that changes only through `transition`."""
+        ...
+
+    def cancel_requested(self, task_id: str) -> str | None: ...
+
+    def transition(self, task_id: str, to: str, reason: str, *, allowed: Sequence[str] | None = None,
+                   task: Task | None = None, owner: str | None = None) -> str:
+        """The one way a status changes: check where it is, move it, record the move. With `task`, its
+        other fields are written in the same transaction. Returns the old status; Conflict when the
+        task is gone or not in one of `allowed`."""
+        ...
+
+
+class TaskStore(RunStore, Protocol):
+    """The whole store, as the queue (add, list, cancel, retry, the server, recovery) uses it."""
+
+    def close(self) -> None: ...
+
+    # -- reading tasks ----------------------------------------------------------------------------
+    def get(self, task_id: str) -> Task | None: ...
+
+    def tasks(self, ids: Iterable[str] | None = None, statuses: Sequence[str] | None = None) -> list[Task]:
+        """Oldest first."""
+        ...
+
+    def resolve(self, ref: str) -> str:
+        """A task id from a full id or a unique prefix of one; UsageError otherwise."""
+        ...
+
+    def instructions(self, task_id: str) -> str: ...
+
+    def owner(self, task_id: str) -> str | None: ...
+
+    def statuses(self, ids: Iterable[str] | None = None) -> dict[str, str]:
+        """id -> status, of every task or of these."""
+        ...
+
+    def waiting(self) -> dict[str, str | None]:
+        """The WAITING tasks, each with why it waits (`blocked`)."""
+        ...
+
+    def count(self, statuses: Sequence[str]) -> int: ...
+
+    def ended_before(self, statuses: Sequence[str], before: float | None) -> list[str]:
+        """Ids of tasks in `statuses` that ended (or, never started, were made) before `before`."""
+        ...
+
+    def listing(self) -> list[ListedTask]:
+        """Every task for `tsk list`: active first (running, queued, waiting), then newest first."""
+        ...
+
+    # -- the graph --------------------------------------------------------------------------------
+    def parents(self, task_id: str) -> tuple[str, ...]: ...
+
+    def links(self) -> dict[str, tuple[str, ...]]:
+        """child -> its parents, for every task that has some."""
+        ...
+
+    def relink(self, child: str, old: str, new: str) -> None: ...
+
+    # -- changing tasks ---------------------------------------------------------------------------
+    def claim(self, owner: str, reason: str = "claimed") -> Task | None:
+        """Atomically take the oldest QUEUED task for `owner`: QUEUED -> RUNNING."""
+        ...
+
+    def request_cancel(self, task_id: str, reason: str) -> None: ...
+
+    def set_blocked(self, task_id: str, reason: str | None) -> None: ...
+
+    def delete(self, task_id: str) -> None: ...
+
+    # -- history ----------------------------------------------------------------------------------
+    def transitions(self, task_id: str | None = None) -> list[Transition]: ...
+
+    def transitions_since(self, seq: int) -> list[Transition]:
+        """Every state change after `seq`, in order (the server shows them as they happen)."""
+        ...
+
+    def last_seq(self) -> int: ...
