@@ -45,6 +45,12 @@ def run_tsk(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
                           timeout=timeout, check=False)
 
 
+def trust(repo: Path) -> None:
+    """`tsk trust` for a test repo whose .tsk/tsk.toml uses keys that widen the sandbox (tsk/config/trust.py)."""
+    done = run_tsk("trust", cwd=repo)
+    assert done.returncode == 0, done.stderr
+
+
 def make_repo(path: Path, files: dict[str, str] | None = None) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     for name, text in (files or {"README.md": "hello\n"}).items():

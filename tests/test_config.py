@@ -44,6 +44,18 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+
+def _trusted_load(repo: Path, paths: Paths, **kwargs: object) -> ResolvedConfig:
+    """load_config for a project file the user has trusted: these tests are about merging; trust has
+    its own (tests/test_trust.py)."""
+    from tsk.config import trust
+    from tsk.config.load import project_file_path
+
+    if project_file_path(repo).is_file():
+        user, project = load_user_file(paths.config_file), load_project_file(repo)
+        trust.trust(trust.state(repo, project_file_path(repo), project, user, "x", paths.data), paths.data)
+    return load_config(repo, paths, **kwargs)  # type: ignore[arg-type]
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     path = tmp_path / "myapp"
@@ -79,7 +91,7 @@ def test_missing_files_are_empty(repo: Path, paths: Paths) -> None:
 
 
 def test_builtin_defaults(repo: Path, paths: Paths) -> None:
-    cfg = load_config(repo, paths)
+    cfg = _trusted_load(repo, paths)
     assert (cfg.project, cfg.agent, cfg.stack, cfg.stack_detected) == ("myapp", "claude", "default", False)
     assert (cfg.memory_gb, cfg.cpu, cfg.setup, cfg.squid_conf) == (12.0, 8.0, None, None)
     assert not (cfg.sudo or cfg.privileged or cfg.dind or cfg.git_town)
@@ -123,7 +135,7 @@ def test_full_user_file_loads(repo: Path, paths: Paths) -> None:
         [project.myapp.agent_config.codex]
         setup = "RUN true"
     ''')
-    cfg = load_config(repo, paths)
+    cfg = _trusted_load(repo, paths)
     home = Path.home()
     assert (cfg.agent, cfg.stack, cfg.memory_gb, cfg.cpu) == ("codex", "go", 16.0, 16.0)
     assert cfg.setup == "RUN apt-get update\n"
@@ -150,7 +162,7 @@ def test_resolved_config_round_trips_as_json(repo: Path, paths: Paths) -> None:
         [layers]
         ca_certs = ["certs"]
     ''')
-    cfg = load_config(repo, paths, cli=ProjectSettings(host_ports=(80,)))
+    cfg = _trusted_load(repo, paths, cli=ProjectSettings(host_ports=(80,)))
     assert msgspec.json.decode(msgspec.json.encode(cfg), type=ResolvedConfig) == cfg
     assert cfg.repo_path == repo
 
@@ -165,7 +177,7 @@ def test_project_file_top_level_keys(repo: Path, paths: Paths) -> None:
         git_town = true
         squid_conf = "http_access allow all"
     ''')
-    cfg = load_config(repo, paths)
+    cfg = _trusted_load(repo, paths)
     assert (cfg.agent, cfg.stack, cfg.sudo, cfg.privileged, cfg.dind, cfg.git_town) == (
         "codex", "rust", True, True, True, True)
     assert cfg.squid_conf == "http_access allow all"
@@ -335,7 +347,7 @@ def test_stack_and_agent_config_merge_per_name(repo: Path) -> None:
 def test_relative_volume_host_is_relative_to_the_file(repo: Path, paths: Paths) -> None:
     project_file(repo, 'volumes = [{ host = "../data", container = "/data" }]')
     user_file(paths, '[defaults]\nvolumes = [{ host = "cache", container = "/cache" }]')
-    cfg = load_config(repo, paths)
+    cfg = _trusted_load(repo, paths)
     assert {v.host for v in cfg.volumes} == {str(repo / "data"), str(paths.config / "cache")}
 
 
@@ -350,7 +362,7 @@ def test_layers_project_file_beats_user_file_per_key(repo: Path, paths: Paths) -
         ca_certs = ["~/certs/corp.crt", "extra"]
     ''')
     project_file(repo, '[layers]\nregistry = "reg.example.com/project"')
-    cfg = load_config(repo, paths)
+    cfg = _trusted_load(repo, paths)
     assert cfg.layers.base_image == "debian:bookworm"
     assert cfg.layers.registry == "reg.example.com/project"
     assert cfg.layers.ca_certs == (str(Path.home() / "certs/corp.crt"), str(paths.config / "extra"))
@@ -361,7 +373,7 @@ def test_layers_project_file_beats_user_file_per_key(repo: Path, paths: Paths) -
 def test_layers_project_ca_certs_relative_to_project_file(repo: Path, paths: Paths) -> None:
     user_file(paths, '[layers]\nca_certs = ["x"]')
     project_file(repo, '[layers]\nca_certs = ["ca.pem"]\nbase_image = "ubuntu:24.04"')
-    cfg = load_config(repo, paths)
+    cfg = _trusted_load(repo, paths)
     assert cfg.layers.ca_certs == (str(repo / ".tsk" / "ca.pem"),)
     assert cfg.layers.base_image == "ubuntu:24.04"
 
@@ -373,7 +385,7 @@ def test_squid_conf_path_is_read_relative_to_the_file(repo: Path, paths: Paths) 
     write(repo / ".tsk" / "squid.conf", "acl x\n")
     project_file(repo, 'squid_conf_path = "squid.conf"')
     user_file(paths, '[defaults]\nsquid_conf = "from defaults"')
-    cfg = load_config(repo, paths)
+    cfg = _trusted_load(repo, paths)
     assert cfg.squid_conf == "acl x\n"
     assert cfg.sources["squid_conf"].startswith(".tsk/tsk.toml")
 
@@ -381,18 +393,18 @@ def test_squid_conf_path_is_read_relative_to_the_file(repo: Path, paths: Paths) 
 def test_squid_conf_path_expands_home(repo: Path, paths: Paths) -> None:
     write(Path.home() / "squid.conf", "home conf")
     user_file(paths, '[project.myapp]\nsquid_conf_path = "~/squid.conf"')
-    assert load_config(repo, paths).squid_conf == "home conf"
+    assert _trusted_load(repo, paths).squid_conf == "home conf"
 
 
 def test_squid_conf_beats_lower_priority_squid_conf_path(repo: Path, paths: Paths) -> None:
     user_file(paths, '[project.myapp]\nsquid_conf = "inline"\n[defaults]\nsquid_conf_path = "/missing"')
-    assert load_config(repo, paths).squid_conf == "inline"
+    assert _trusted_load(repo, paths).squid_conf == "inline"
 
 
 def test_squid_conf_path_missing_file(repo: Path, paths: Paths) -> None:
     path = user_file(paths, '[project.myapp]\nsquid_conf_path = "nope.conf"')
     with pytest.raises(ConfigError) as excinfo:
-        load_config(repo, paths)
+        _trusted_load(repo, paths)
     message = config_error(excinfo)
     assert str(path) in message
     assert "`squid_conf_path` in [project.myapp]" in message

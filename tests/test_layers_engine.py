@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import buildx_builds, make_repo, run_tsk
+from conftest import buildx_builds, make_repo, run_tsk, trust
 
 pytestmark = pytest.mark.docker
 
@@ -28,6 +28,7 @@ def test_cold_build_then_warm_hit_makes_no_buildkit_call(engine, tmp_path: Path,
     env, log = docker_log
     # A chain of its own (a base image with its own id): cold here, whatever the machine has built.
     repo = make_repo(tmp_path / "plain", {"README.md": "x\n", ".tsk/tsk.toml": f'[layers]\nbase_image = "{unique_base}"\n'})
+    trust(repo)
     planned = json.loads(run_tsk("layers", "build", "--dry-run", "--json", "--stack", "default", "--agent", "exec",
                                  cwd=repo).stdout)
     assert [p["kind"] for p in planned] == ["base", "stack", "agent", "proxy"]

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import buildx_builds, make_repo, run_tsk
+from conftest import buildx_builds, make_repo, run_tsk, trust
 from registry_server import failing_registry, free_port, registry, tags
 
 pytestmark = pytest.mark.docker
@@ -59,6 +59,7 @@ def test_prewarm_then_a_fresh_machine_pulls_instead_of_building(engine, tmp_path
         ref = f"{host}/{REPOSITORY}"
         repo = make_repo(tmp_path / "regproj", {
             "README.md": "x\n", ".tsk/tsk.toml": _config(unique_base, ref, f"RUN echo {nonce} > /etc/tsk-reg")})
+        trust(repo)
         try:
             planned = _planned(repo)
             planned_all += planned
@@ -92,6 +93,7 @@ def test_prewarm_then_a_fresh_machine_pulls_instead_of_building(engine, tmp_path
             # The project's setup changes: the shared lower layers are pulled, only what changed is built.
             _forget(engine, planned)
             (repo / ".tsk" / "tsk.toml").write_text(_config(unique_base, ref, f"RUN echo {nonce}-2 > /etc/tsk-reg"))
+            trust(repo)
             planned_all += _planned(repo)
             log.write_text("")
             run = _run(repo, env, "cat /etc/tsk-reg")
@@ -112,6 +114,7 @@ def test_a_registry_that_is_down_or_failing_is_a_warning_and_the_task_runs(engin
         host = f"127.0.0.1:{free_port()}" if kind == "down" else stack.enter_context(failing_registry())
         repo = make_repo(tmp_path / "regfail", {
             "README.md": "x\n", ".tsk/tsk.toml": _config(None, f"{host}/{REPOSITORY}", f"RUN echo {nonce}-{kind}")})
+        trust(repo)
         planned = _planned(repo)
         try:
             run = _run(repo, env, "echo sandbox-ran")

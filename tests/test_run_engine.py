@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import make_repo, run_tsk
+from conftest import make_repo, run_tsk, trust
 
 pytestmark = pytest.mark.docker
 
@@ -163,6 +163,7 @@ def test_network_policy_from_inside_the_sandbox(repo: Path, tsk_home: Path) -> N
     server = HTTPServer(("0.0.0.0", port), _Hello)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     (repo / ".tsk" / "tsk.toml").write_text(f'stack = "default"\nhost_ports = [{port}]\n')
+    trust(repo)
     script = "\n".join([
         "set -u",
         "check() { if eval \"$2\" >/dev/null 2>&1; then echo \"$1=yes\"; else echo \"$1=no\"; fi; }",
@@ -198,6 +199,7 @@ def test_same_config_shares_a_proxy_and_another_config_gets_its_own(repo: Path, 
     _run(repo, "true")
     first = proxies()
     other = make_repo(tmp_path / "other", {"x": "1\n", ".tsk/tsk.toml": 'stack = "default"\nhost_ports = [4999]\n'})
+    trust(other)
     task_a, _ = _run(repo, "true")
     assert proxies() == first  # reused, not restarted
     _run(other, "true")
@@ -264,6 +266,8 @@ def test_an_idle_proxy_is_stopped_by_the_runtime_dir_that_used_it_and_no_other(
     port_a, port_b = 20000 + int(nonce[:4], 16) % 20000, 40000 + int(nonce[4:8], 16) % 20000
     a = make_repo(tmp_path / "a", {"x": "1\n", ".tsk/tsk.toml": f'stack = "default"\nhost_ports = [{port_a}]\n'})
     b = make_repo(tmp_path / "b", {"x": "1\n", ".tsk/tsk.toml": f'stack = "default"\nhost_ports = [{port_b}]\n'})
+    trust(a)
+    trust(b)
     before = {c.name for c in engine.containers("dev.tsk.kind=proxy")}
     _run(a, "true")
     proxy_a = {c.name for c in engine.containers("dev.tsk.kind=proxy")} - before

@@ -72,3 +72,19 @@ def test_directory_digest_sees_names_content_modes_links_not_times(tmp_path: Pat
     (d / "link").unlink()
     (d / "link").symlink_to("elsewhere")
     assert digest_path(d) != first
+
+
+def test_a_symlink_on_the_way_out_of_the_repository_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("host secret\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "linked").symlink_to(outside)
+    (repo / "leak").symlink_to(outside / "secret.txt")
+    (repo / "inside.txt").write_text("fine\n")
+    (repo / "alias").symlink_to("inside.txt")
+    for src in ("linked/secret.txt", "linked", "leak", "link*"):
+        with pytest.raises(ConfigError, match="resolves outside the build context"):
+            resolve_sources("project layer `p` (config setup)", [src], {}, repo)
+    assert set(resolve_sources("p", ["inside.txt", "alias"], {}, repo)) == {"inside.txt", "alias"}

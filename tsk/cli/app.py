@@ -22,6 +22,8 @@ app.command("tsk.cli.queue:cancel", help="Cancel tasks; a running one's partial 
 app.command("tsk.cli.queue:retry", help="Queue tasks again from their instructions and config; dependents follow.")
 app.command("tsk.cli.queue:delete", help="Delete tasks and their dirs (running ones are cancelled first).")
 app.command("tsk.cli.queue:clean", help="Remove completed tasks, except parents of pending ones.")
+app.command("tsk.cli.trust:trust", help="Trust this repo's .tsk/tsk.toml so its keys that widen the sandbox apply.")
+app.command("tsk.cli.trust:untrust", help="Forget the trust given to this repo's .tsk/tsk.toml.")
 
 server = App(name="server", help="The server that runs queued tasks, several at once.")
 server.command("tsk.cli.server:start", help="Run queued tasks (-w N at once) until stopped, or idle with -q.")

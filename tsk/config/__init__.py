@@ -44,11 +44,18 @@ __all__ = [
 def load_config(
     repo: Path, paths: Paths, cli: ProjectSettings | None = None, project: str | None = None
 ) -> ResolvedConfig:
-    """Load the user and project config files and merge them with the command line's settings."""
+    """Load the user and project config files and merge them with the command line's settings. A
+    project file whose widening keys the user has not trusted is refused (tsk/config/trust.py)."""
+    from tsk.config import trust
+
+    user = load_user_file(paths.config_file)
+    project_file = load_project_file(repo)
+    trust.require(trust.state(repo, project_file_path(repo), project_file, user, project or project_name(repo),
+                              paths.data))
     return resolve(
         repo=repo,
-        user=load_user_file(paths.config_file),
-        project_file=load_project_file(repo),
+        user=user,
+        project_file=project_file,
         cli=cli,
         project_name_override=project,
         user_path=paths.config_file,

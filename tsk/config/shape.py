@@ -8,16 +8,14 @@ import datetime
 import difflib
 import functools
 import json
-import re
 from typing import Any, NoReturn
 
 import msgspec
 import msgspec.inspect as mi
 
 from tsk.config.location import Loc, at, in_table, split
+from tsk.config.secrets import is_secret
 from tsk.errors import ConfigError
-
-_SECRET = re.compile(r"key|token|secret|password|passwd|credential", re.IGNORECASE)
 
 
 def check_shape(data: dict[str, Any], target: type[msgspec.Struct], *, path: str | None) -> None:
@@ -108,7 +106,7 @@ def _wrong_type(value: object, t: mi.Type, loc: Loc, path: str | None) -> NoRetu
 def _is_secret(loc: Loc) -> bool:
     # Env values are where tokens live; never echo them, nor anything whose name says it is secret.
     _, key = split(loc)
-    return "env" in loc or any(isinstance(p, str) and _SECRET.search(p) for p in key)
+    return "env" in loc or any(isinstance(p, str) and is_secret(p) for p in key)
 
 
 def _expected(t: mi.Type) -> str:

@@ -139,9 +139,15 @@ def resolve_sources(
                 f"{where}: COPY/ADD source `{src}` not found (looked in {base})",
                 hint="add the file, or fix the path in the snippet (paths are relative to the build context)",
             )
+        real_base = os.path.realpath(base)
         for m in existing:
             rel = os.path.relpath(m, base)
-            if rel.startswith(".."):
-                raise ConfigError(f"{where}: COPY source `{src}` points outside the build context")
+            # realpath, not the name: a symlinked dir on the way (`COPY linked/secret ...`) would read
+            # files from outside the repository into an image whose build has the network
+            real = os.path.realpath(m)
+            if rel.startswith("..") or os.path.commonpath([real_base, real]) != real_base:
+                raise ConfigError(f"{where}: COPY source `{src}` resolves outside the build context ({base})",
+                                  hint="copy only files that live inside the repository; a symlink on the "
+                                  "way that leads out is refused")
             out[rel] = m
     return out
