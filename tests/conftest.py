@@ -123,36 +123,25 @@ def buildx_builds(log: Path) -> int:
 THROWAWAY_PROJECTS = {"proj", "race", "current", "old", "busy", "r"}
 
 
-def _proxy_names() -> set[str]:
-    out = subprocess.run(["docker", "ps", "-a", "-q", "--filter", "label=dev.tsk.kind=proxy", "--format", "{{.Names}}"],
-                         capture_output=True, text=True, check=False).stdout
-    return set(out.split())
-
-
 @pytest.fixture(scope="session", autouse=True)
-def _session_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Commands in tests go through a launcher as a user's do (tsk/launcher.py), one for the
-    session, in a dir of its own (not the user's); it is stopped when the session ends."""
-    where = tmp_path_factory.mktemp("launcher")
-    where.chmod(0o700)
-    os.environ["TSK_LAUNCHER_DIR"] = str(where)
-    yield where
-    os.environ.pop("TSK_LAUNCHER_DIR", None)
-    from tsk.launcher import stop_launchers
+def _remove_session_proxies(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Tests give proxies one-off configs (a random host port): stop the proxies this session's tests
+    used, since no later run will share them. Each test's runtime dir records the proxies it used
+    (`proxy-<fingerprint>.used`); a proxy another session on this engine started is never touched."""
+    def docker_names(*filters: str) -> set[str]:
+        out = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}", *(f"--filter={f}" for f in filters)],
+                             capture_output=True, text=True, check=False).stdout
+        return set(out.split())
 
-    stop_launchers(str(where))
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _remove_session_proxies():  # type: ignore[no-untyped-def]
-    """Tests give proxies one-off configs (a random host port): stop the proxies this session started,
-    since no later run will share them. (Each test's runtime dir is gone, so no reaper would.)"""
-    before = _proxy_names()
+    before = docker_names("label=dev.tsk.kind=proxy")  # the shared ones (the default config's) stay
     yield
-    new = sorted(_proxy_names() - before)
-    if new:
-        subprocess.run(["docker", "rm", "-f", *new], capture_output=True, check=False)
-        subprocess.run(["docker", "volume", "rm", *new], capture_output=True, check=False)  # their sockets
+    base = tmp_path_factory.getbasetemp()
+    used = {p.name[len("proxy-"):-len(".used")] for p in base.glob("**/proxy-*.used")}
+    names = sorted(f"tsk-proxy-{fp}" for fp in used
+                   if f"tsk-proxy-{fp}" not in before and not docker_names(f"label=dev.tsk.proxy={fp}"))
+    if names:
+        subprocess.run(["docker", "rm", "-f", *names], capture_output=True, check=False)
+        subprocess.run(["docker", "volume", "rm", *names], capture_output=True, check=False)  # their sockets
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -125,7 +125,7 @@ def _start_server(repo: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def _log_has(tsk_home: Path, tid: str, text: str) -> bool:
-    log = tsk_home / "data" / "tsk" / "tasks" / tid / "output" / "agent.raw.log"
+    log = tsk_home / "data" / "tsk" / "tasks" / tid / "log" / "agent.raw.log"
     return log.exists() and text in log.read_text()
 
 

@@ -164,12 +164,14 @@ def test_registry_setting_must_name_a_repository() -> None:
 def _ctx(tmp_path: Path, eng: FakeEngine, environ: dict[str, str] | None = None, toml: str = ""):  # type: ignore[no-untyped-def]
     import os
 
-    from conftest import make_repo
+    from conftest import make_repo, trust
 
     from tsk.context import Context
 
     repo = make_repo(tmp_path / "repo", {"README.md": "x\n", ".tsk/tsk.toml": 'stack = "default"\nagent = "exec"\n'
                                          + toml})
+    if toml:
+        trust(repo)
     eng.add("debian:trixie")
     builder = FakeBuilder(eng)
     return Context(cwd=repo, engine=eng, builder=lambda: builder, environ={**os.environ, **(environ or {})}), builder

@@ -24,7 +24,7 @@ def _git(repo: Path, *args: str) -> str:
 def _raw_log(task: dict) -> str:
     from tsk.paths import Paths
 
-    return (Paths.from_env().data / "tasks" / task["id"] / "output" / "agent.raw.log").read_text()
+    return (Paths.from_env().data / "tasks" / task["id"] / "log" / "agent.raw.log").read_text()
 
 
 def _run(repo: Path, script: str, *extra: str, env: dict[str, str] | None = None) -> tuple[dict, subprocess.CompletedProcess]:
@@ -104,7 +104,7 @@ def test_a_failing_task_is_failed_with_its_reason_and_exit_1(repo: Path) -> None
 def test_the_log_is_kept_with_the_task(repo: Path, tsk_home: Path) -> None:
     task, res = _run(repo, "echo line-one; echo line-two")
     tdir = tsk_home / "data" / "tsk" / "tasks" / task["id"]
-    events = [json.loads(x) for x in (tdir / "output" / "agent.log").read_text().splitlines()]
+    events = [json.loads(x) for x in (tdir / "log" / "agent.log").read_text().splitlines()]
     assert [e.get("text") for e in events if e["type"] == "message"][:2] == ["line-one", "line-two"]
     assert (tdir / "instructions.md").read_text().startswith("echo line-one")
     assert json.loads((tdir / "task.json").read_text())["status"] == "COMPLETE"
@@ -185,7 +185,7 @@ def test_network_policy_from_inside_the_sandbox(repo: Path, tsk_home: Path) -> N
         server.shutdown()
         server.server_close()
     assert res.returncode == 0, res.stderr
-    log = (tsk_home / "data" / "tsk" / "tasks" / task["id"] / "output" / "agent.raw.log").read_text()
+    log = (tsk_home / "data" / "tsk" / "tasks" / task["id"] / "log" / "agent.raw.log").read_text()
     seen = dict(line.split("=", 1) for line in log.split() if "=" in line)
     assert seen == {"allowed": "yes", "https_unlisted": "no", "http_unlisted": "no", "http_unlisted_code": "yes",
                     "direct": "no", "dns": "no", "metadata": "no", "metadata_via_proxy": "no", "host_port": "yes",
@@ -257,8 +257,9 @@ def test_sudo_is_granted_only_when_asked(repo: Path) -> None:
     def seen(task: dict) -> list[str]:
         return _raw_log(task).split()
 
-    assert seen(plain) == ["sudo=no", str(os.getuid())]
-    assert seen(granted) == ["sudo=yes", str(os.getuid())]  # the agent still runs as the host's user
+    agent_uid = str(os.getuid() or 1000)  # the user's uid; the image's unprivileged agent user when that is root
+    assert seen(plain) == ["sudo=no", agent_uid]
+    assert seen(granted) == ["sudo=yes", agent_uid]  # the agent still runs as that user
 
 
 def test_an_idle_proxy_is_stopped_by_the_runtime_dir_that_used_it_and_no_other(

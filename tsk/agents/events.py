@@ -8,6 +8,9 @@ from typing import Final as FinalType
 
 import msgspec
 
+from tsk.text import one_line as text_one_line
+from tsk.text import printable
+
 # Tool summaries and terminal lines stay on one line; the full text is in the raw output.
 SUMMARY_WIDTH: FinalType = 200
 
@@ -76,7 +79,7 @@ def decode_event(line: str | bytes) -> Event:
 
 def one_line(text: str, width: int | None = SUMMARY_WIDTH) -> str:
     """Collapse whitespace so a multi-line text fits one terminal line, cut at `width` with an ellipsis."""
-    flat = " ".join(text.split())
+    flat = " ".join(printable(text).split())
     if width is not None and len(flat) > width:
         return flat[: max(width - 1, 0)] + "…"
     return flat
@@ -102,7 +105,7 @@ def render(event: Event, width: int | None = SUMMARY_WIDTH) -> str:
     match event:
         case Message(text=text, role="output"):
             # exec output is the script's own line: show it as printed, only cut to one line
-            return text.replace("\r", "").replace("\n", " ")[: width or None]
+            return text_one_line(text)[: width or None]
         case Message(text=text, role=role):
             mark = _ROLE_MARK.get(role, f"[{role}]")
             return f"{mark} {one_line(text, width)}"

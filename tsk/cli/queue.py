@@ -27,6 +27,7 @@ from tsk.cli.run import (
     build_instructions,
 )
 from tsk.context import Context
+from tsk.text import printable
 
 if TYPE_CHECKING:
     from tsk.queue.control import Outcome, WaitResult
@@ -114,9 +115,9 @@ def _print_result(r: WaitResult) -> None:
     took = "-" if r.duration is None else f"{r.duration:.1f}s"
     print(f"{r.id} {r.name} {r.status} in {took}: " + (f"branch {r.branch}" if r.branch else "no branch"))
     if r.error:
-        print(f"  error: {r.error}")
+        print(f"  error: {printable(r.error)}")
     for line in r.log_tail:
-        print(f"  | {line}")
+        print(f"  | {printable(line)}")
 
 
 def _outcomes(outcomes: list[Outcome], json: bool) -> None:

@@ -10,6 +10,7 @@ from cyclopts import Parameter
 
 from tsk.cli.render import emit_json
 from tsk.context import Context
+from tsk.text import printable
 
 
 class TerminalRun:
@@ -24,11 +25,11 @@ class TerminalRun:
 
     def line(self, text: str) -> None:
         if not self.quiet:
-            print(text, flush=True)
+            print(printable(text), flush=True)
 
     def note(self, text: str) -> None:
         if not self.quiet:
-            print(f"tsk: {text}", file=sys.stderr, flush=True)
+            print(f"tsk: {printable(text)}", file=sys.stderr, flush=True)
 
     def build_events(self):  # type: ignore[no-untyped-def]
         from tsk.cli.progress import BuildProgress
@@ -119,7 +120,8 @@ def run(
              "fetch", "cleanup"]
     parts = [f"{k} {task.timings[k]:.2f}s" for k in order if k in task.timings]
     print("tsk: phases: " + ", ".join(parts), file=sys.stderr)
-    print(f"tsk: task {task.id} {task.status}" + (f": {task.error}" if task.error else ""), file=sys.stderr)
+    print(f"tsk: task {task.id} {task.status}" + (f": {printable(task.error)}" if task.error else ""),
+          file=sys.stderr)
     if task.result_branch:
         base = (task.source_commit or "?")[:12]
         print(f"tsk: branch {task.result_branch} ({task.commits} commit(s) on {base})")

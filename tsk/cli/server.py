@@ -11,6 +11,7 @@ from cyclopts import Parameter
 
 from tsk.context import Context
 from tsk.queue.server import Server, ServerOptions
+from tsk.text import printable
 
 
 class PlainLines:
@@ -19,10 +20,10 @@ class PlainLines:
     def transition(self, task: str, name: str, old: str | None, new: str, reason: str) -> None:
         stamp = time.strftime("%H:%M:%S")
         arrow = f"{old} → {new}" if old else new
-        print(f"{stamp} {task} {name[:30]} {arrow}" + (f" ({reason})" if reason else ""), flush=True)
+        print(printable(f"{stamp} {task} {name[:30]} {arrow}" + (f" ({reason})" if reason else "")), flush=True)
 
     def note(self, text: str) -> None:
-        print(f"{time.strftime('%H:%M:%S')} tsk: {text}", flush=True)
+        print(f"{time.strftime('%H:%M:%S')} tsk: {printable(text)}", flush=True)
 
 
 class _Hidden:

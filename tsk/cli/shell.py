@@ -8,6 +8,7 @@ from pathlib import Path
 from tsk.cli.run import AgentOpt, BranchOpt, NameOpt, NoIsolation, ProjectOpt, RepoOpt, StackOpt, SudoOpt, TerminalRun
 from tsk.context import Context
 from tsk.errors import UsageError
+from tsk.text import printable
 
 
 def shell(
@@ -40,7 +41,8 @@ def shell(
     finally:
         store.close()
     task = result.task
-    print(f"tsk: task {task.id} {task.status}" + (f": {task.error}" if task.error else ""), file=sys.stderr)
+    print(f"tsk: task {task.id} {task.status}" + (f": {printable(task.error)}" if task.error else ""),
+          file=sys.stderr)
     if task.result_branch:
         print(f"tsk: branch {task.result_branch} ({task.commits} commit(s))")
     else:

@@ -45,6 +45,7 @@ class ProjectSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     stack: str | None = None
     memory_gb: float | None = None
     cpu: float | None = None
+    pids_limit: int | None = None  # processes and threads the sandbox may have at once
     setup: str | None = None
     stack_config: dict[str, SlotConfig] | None = None
     agent_config: dict[str, SlotConfig] | None = None
@@ -94,6 +95,7 @@ class ResolvedConfig(msgspec.Struct, frozen=True, kw_only=True):
     stack_detected: bool
     memory_gb: float
     cpu: float
+    pids_limit: int = 4096  # a default: configs stored with tasks queued before it existed
     setup: str | None
     stack_config: dict[str, SlotConfig]
     agent_config: dict[str, SlotConfig]

@@ -170,6 +170,13 @@ class DockerEngine:
             kwargs["mem_limit"] = spec.memory_bytes
         if spec.nano_cpus:
             kwargs["nano_cpus"] = spec.nano_cpus
+        if spec.pids_limit:
+            kwargs["pids_limit"] = spec.pids_limit
+        if spec.log_max_bytes:
+            from docker.types import LogConfig
+
+            kwargs["log_config"] = LogConfig(type="json-file", config={"max-size": str(spec.log_max_bytes // 2),
+                                                                        "max-file": "2"})
         host_config = self._call(self.client.api.create_host_config, **kwargs)
         try:
             made = self._call(

@@ -29,6 +29,8 @@ class ContainerSpec(msgspec.Struct, frozen=True, kw_only=True):
     security_opt: tuple[str, ...] = ("no-new-privileges",)
     memory_bytes: int | None = None
     nano_cpus: int | None = None
+    pids_limit: int | None = None  # processes and threads at once: a fork bomb stays inside
+    log_max_bytes: int | None = None  # what the engine keeps of its output on the host's disk
     devices: tuple[str, ...] = ()
     privileged: bool = False
     tty: bool = False

@@ -14,6 +14,7 @@ import msgspec
 from tsk.agents.base import AGENT_HOME
 from tsk.engine.spec import ContainerSpec, Mount
 from tsk.sandbox.proxy import PROXY_ADDR, PROXY_HOST, PROXY_PORT, TASK_LABEL, ProxyPlan, task_mount
+from tsk.sandbox.stream import LOG_MAX
 
 if TYPE_CHECKING:
     from tsk.config.schema import ResolvedConfig
@@ -23,8 +24,11 @@ OUTPUT = "/tsk/output"
 RUN_SCRIPT = "/tsk/run.sh"
 
 
+SANDBOX_UID = 1000  # the image's `agent` user (layers/base): who runs the agent when tsk runs as root
+
+
 class HostFacts(msgspec.Struct, frozen=True, kw_only=True):
-    uid: int
+    uid: int  # who the agent runs as: the user's uid, never 0 (SANDBOX_UID then)
     gid: int
     git_name: str
     git_email: str
@@ -155,5 +159,6 @@ def container_spec(cfg: ResolvedConfig, *, task_id: str, image: str, env: dict[s
         sysctls={"net.ipv4.ip_unprivileged_port_start": "0"} if proxy is not None else {},
         cap_drop=("ALL",), cap_add=caps, security_opt=security,
         memory_bytes=int(cfg.memory_gb * 1024**3), nano_cpus=int(min(cfg.cpu, os.cpu_count() or 1) * 1e9),
+        pids_limit=cfg.pids_limit, log_max_bytes=LOG_MAX,
         devices=tuple(cfg.devices), privileged=privileged, tty=interactive, stdin_open=interactive,
     )

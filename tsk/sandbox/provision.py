@@ -4,20 +4,21 @@ container (image, credentials, run script, overlay volume, proxy), and back agai
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from tsk.agents import get_agent
-from tsk.agents.base import AGENT_HOME, Agent
-from tsk.errors import ImageMissing
-from tsk.files import remove_tree
+from tsk.agents.base import AGENT_HOME, Agent, CredentialFile
+from tsk.errors import ImageMissing, TskError
+from tsk.files import chown_tree, clear_special_bits, real_dir, remove_tree, write_private
 from tsk.sandbox import plan as sandbox_plan
 from tsk.sandbox.proxy import ProxyPlan, ensure_proxy, plan_proxy, reap_idle, task_forward_script, touch
 from tsk.tasks.model import Task
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from tsk.config.schema import ResolvedConfig
     from tsk.context import Context
     from tsk.layers.store import BuildEvents
+    from tsk.snapshot.take import Snapshot
 
 
 class RunEvents(Protocol):
@@ -45,14 +47,31 @@ class Prepared:
     container: str = ""
     volume: str = ""
     proxy: str | None = None  # the proxy's fingerprint; None without network isolation
+    credentials: list[CredentialFile] = field(default_factory=list)  # copied into its home; removed at cleanup
 
 
 def host_facts(repo: Path) -> sandbox_plan.HostFacts:
     from tsk.snapshot.git import identity
 
     name, email = identity(repo)
-    return sandbox_plan.HostFacts(uid=os.getuid(), gid=os.getgid(), git_name=name, git_email=email,
-                                  home=str(Path.home()))
+    uid, gid = (os.getuid(), os.getgid()) if os.getuid() != 0 else (sandbox_plan.SANDBOX_UID, sandbox_plan.SANDBOX_UID)
+    return sandbox_plan.HostFacts(uid=uid, gid=gid, git_name=name, git_email=email, home=str(Path.home()))
+
+
+def hand_over(tdir: Path, snap: Snapshot, uid: int, gid: int) -> None:
+    """When tsk runs as root, the agent does not: give it what it writes and reads (its parents stay
+    root's and 0700, so no other user of the host reaches them). The shared checkout is given once:
+    the overlay checks the permissions of its dirs for files the agent makes in them."""
+    if uid == os.getuid():
+        return
+    tree = Path(snap.checkout_tree)
+    if tree.stat().st_uid != uid:
+        chown_tree(tree, uid, gid)
+    for name in ("instructions.md", "run.sh"):
+        os.lchown(tdir / name, uid, gid)
+    for sub in ("output", "home", "git", "changes", "upper"):
+        if (tdir / sub).is_dir():
+            chown_tree(tdir / sub, uid, gid)
 
 
 @contextmanager
@@ -63,6 +82,27 @@ def timed(task: Task, name: str, ui: RunEvents) -> Iterator[None]:
     finally:
         task.timings[name] = round(time.perf_counter() - t0, 4)
         ui.phase(name, task.timings[name])
+
+
+def write_credentials(home: Path, files: list[CredentialFile]) -> None:
+    """Copies of the agent's login files in the task's home: 0600 from the first byte, written
+    atomically, never through a link (the home is the sandbox's to rewrite between attempts)."""
+    for cred in files:
+        rel = Path(os.path.relpath(cred.container_path, AGENT_HOME))
+        parent = real_dir(home, str(rel.parent), make=True) if str(rel.parent) != "." else home
+        if parent is None:
+            raise TskError(f"the sandbox replaced a dir of {home / rel.parent} with a link or a file; "
+                           "the agent's credentials are not written there", hint="delete the task and run it again")
+        write_private(parent / rel.name, cred.content)
+
+
+def remove_credentials(home: Path, files: list[CredentialFile]) -> None:
+    for cred in files:
+        rel = Path(os.path.relpath(cred.container_path, AGENT_HOME))
+        parent = real_dir(home, str(rel.parent)) if str(rel.parent) != "." else home
+        if parent is not None:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                (parent / rel.name).unlink()
 
 
 def agent_for(cfg: ResolvedConfig) -> Agent:
@@ -103,12 +143,8 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool)
                            cache_dir=ctx.paths.cache)
     with timed(task, "container_create", ui):
         host = host_facts(repo)
-        home = tdir / "home"
-        for cred in agent.credential_files(Path(host.home), ctx.environ):
-            dest = home / os.path.relpath(cred.container_path, AGENT_HOME)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(cred.content)
-            dest.chmod(cred.mode)
+        made.credentials = agent.credential_files(Path(host.home), ctx.environ)
+        write_credentials(tdir / "home", made.credentials)
         wd = sandbox_plan.workdir(cfg.project)
 
         argv = ["bash", "-l"] if interactive else agent.command(sandbox_plan.INSTRUCTIONS)
@@ -118,11 +154,12 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool)
             commit=commit_script(wd, f"tsk: work left uncommitted by {cfg.agent} in task {task_id}"),
             forward=task_forward_script(pplan.host_ports) if pplan is not None else "",
             merge_stderr=not agent.structured_output, interactive=interactive)
-        (tdir / "run.sh").write_text(script)
+        write_private(tdir / "run.sh", script.encode())
         volume = made.volume = f"tsk-task-{task_id}"
         engine = ctx.engine
         engine.volume_create(volume, driver_opts=overlay_volume_opts(snap, tdir),
                              labels={"dev.tsk.kind": "task-volume", "dev.tsk.task": task_id})
+        hand_over(tdir, snap, host.uid, host.gid)
         env = sandbox_plan.container_env(cfg, agent_env=agent.env(ctx.environ), host=host, task_id=task_id,
                                          isolated=pplan is not None)
         mounts = sandbox_plan.container_mounts(cfg, volume=volume, task_dir=tdir, git_dir=snap.git_dir,
@@ -155,6 +192,9 @@ def cleanup(ctx: Context, p: Prepared) -> None:
     tdir = Path(p.task_dir)
     for sub in ("upper", "work", "git", "changes"):
         remove_tree(tdir / sub)
+    remove_credentials(tdir / "home", p.credentials)
+    for sub in ("home", "output"):  # what stays of the sandbox's writing: no setuid or setgid bit survives
+        clear_special_bits(tdir / sub)
     if p.proxy is not None:
         touch(p.proxy, ctx.paths.runtime)
         reap_idle(engine, ctx.paths.runtime, idle_seconds=float(ctx.environ.get("TSK_PROXY_IDLE_SECONDS", "900")))

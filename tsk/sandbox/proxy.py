@@ -84,7 +84,7 @@ def container_spec(plan: ProxyPlan) -> ContainerSpec:
                         "dev.tsk.plan": msgspec.json.encode(plan).decode()},
         mounts=(Mount(type="bind", source=plan.conf_path, target="/etc/squid/squid.conf", read_only=True),
                 Mount(type="volume", source=plan.name, target=SOCKET_DIR)),
-        network=EGRESS_NETWORK, hostname=PROXY_HOST, cap_drop=("ALL",),
+        network=EGRESS_NETWORK, hostname=PROXY_HOST, cap_drop=("ALL",), pids_limit=512, log_max_bytes=16 << 20,
         extra_hosts={"host.docker.internal": "host-gateway"},
     )
 

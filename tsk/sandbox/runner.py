@@ -5,18 +5,20 @@ record lives in the task database, the agent's log in the task dir."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
-from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from tsk.agents.base import AgentResult
-from tsk.agents.events import Event, Message, encode_event, render
+from tsk.agents.events import Message, encode_event, render
 from tsk.errors import TskError
+from tsk.files import read_bounded, write_private
 from tsk.sandbox.provision import Prepared, RunEvents, agent_for, cleanup, provision, task_config, timed
+from tsk.sandbox.stream import LOG_MAX, CappedLog, Kept, lines, log_note
 from tsk.tasks import model
 from tsk.tasks.model import Task
 from tsk.tasks.owner import owner_id
@@ -69,10 +71,8 @@ def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[
                 repo=str(repo), branch=f"tsk/{req.type}/{name}/{task_id}", created=time.time(),
                 from_branch=req.from_branch, network_isolation=req.network_isolation,
                 config=msgspec.to_builtins(cfg), parents=parents, status="WAITING" if parents else "QUEUED")
-    tdir = model.task_dir(ctx.paths.data, task_id)
-    for sub in ("output", "home", *(f"home/{d}" for d in agent.home_dirs)):
-        (tdir / sub).mkdir(parents=True, exist_ok=True)
-    (tdir / "instructions.md").write_text(req.instructions)
+    tdir = model.make_task_dir(ctx.paths.data, task_id, agent.home_dirs)
+    write_private(tdir / "instructions.md", req.instructions.encode())
     if not parents:
         try:
             with timed(task, "snapshot", ui):
@@ -84,19 +84,6 @@ def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[
         task.source_commit = snap.source_commit
     model.save(task, tdir)
     return task
-
-
-def _lines(chunks: Iterable[bytes], raw: Any) -> Iterator[str]:
-    buf = b""
-    for chunk in chunks:
-        raw.write(chunk)
-        raw.flush()
-        buf += chunk
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            yield line.decode(errors="replace")
-    if buf:
-        yield buf.decode(errors="replace")
 
 
 def run_task(ctx: Context, req: RunRequest, ui: RunEvents, store: RunStore) -> RunResult:
@@ -118,7 +105,7 @@ def execute(ctx: Context, task: Task, ui: RunEvents, store: RunStore, *,
     engine = ctx.engine
     cancel: str | None = None
     setup_error: BaseException | None = None
-    events: list[Event] = []
+    kept = Kept()
     try:
         try:
             p = Prepared(task=task, task_dir=str(tdir), agent=agent_for(task_config(task)))
@@ -139,12 +126,13 @@ def execute(ctx: Context, task: Task, ui: RunEvents, store: RunStore, *,
                 engine.container_stop(p.container, timeout=20)
             t0 = time.perf_counter()
             try:
-                with (tdir / "output" / "agent.raw.log").open("ab") as raw, \
-                        model.agent_log(tdir).open("ab") as log:
-                    for event in p.agent.parse(_lines(engine.container_logs(p.container), raw)):
-                        events.append(event)
+                with model.raw_log(tdir).open("ab") as raw_file, model.agent_log(tdir).open("ab") as log_file:
+                    raw = CappedLog(raw_file)
+                    log = CappedLog(log_file, note=log_note(f"the log stops here: it reached {LOG_MAX >> 20} MB; "
+                                                            "the agent's output went on"))
+                    for event in p.agent.parse(lines(engine.container_logs(p.container), raw)):
+                        kept.add(event)
                         log.write(encode_event(event) + b"\n")
-                        log.flush()
                         ui.line(render(event))
             except KeyboardInterrupt:
                 cancel = "cancelled by the user"
@@ -152,7 +140,7 @@ def execute(ctx: Context, task: Task, ui: RunEvents, store: RunStore, *,
                 engine.container_stop(p.container, timeout=20)
             exit_code = engine.container_wait(p.container)
             _inner_timings(task, tdir, time.perf_counter() - t0, ui)
-            result: AgentResult = p.agent.result(events, exit_code)
+            result: AgentResult = p.agent.result(kept.events, exit_code)
             cancel = cancel or store.cancel_requested(task.id)
             with timed(task, "fetch", ui):
                 notes = fetch_work(task, tdir)
@@ -210,8 +198,11 @@ def fetch_work(task: Task, tdir: Path) -> tuple[str, ...]:
     from tsk.snapshot.fetch import fetch_result
     from tsk.snapshot.take import load_snapshot
 
-    base_file = tdir / "output" / "base-commit"
-    base = base_file.read_text().strip() if base_file.exists() else ""
+    # the sandbox wrote it: it may be a link, a FIFO or a huge file; a commit id is all it may hold
+    raw = read_bounded(model.output(tdir) / "base-commit", 128)
+    base = raw.decode(errors="replace").strip() if raw else ""
+    if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", base):
+        base = ""
     fetched = fetch_result(load_snapshot(tdir), base=base or None)
     task.result_branch, task.commits = fetched.branch, fetched.commits
     task.result_commit = fetched.head if fetched.branch else task.source_commit
@@ -231,9 +222,9 @@ def _with_notes(summary: str | None, notes: tuple[str, ...]) -> str | None:
 def _inner_timings(task: Task, tdir: Path, total: float, ui: RunEvents) -> None:
     """The container marks when it finished preparing, running the agent and committing."""
     marks: dict[str, float] = {}
-    timing = tdir / "output" / "timing"
-    if timing.exists():
-        for line in timing.read_text().splitlines():
+    timing = read_bounded(model.output(tdir) / "timing", 4096)
+    if timing:
+        for line in timing.decode(errors="replace").splitlines():
             name, _, value = line.partition(" ")
             try:
                 marks[name] = float(value)

@@ -4,11 +4,13 @@ place tsk writes to the user's repo."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import msgspec
 
-from tsk.snapshot.gitdir import fetch_ref, new_commits, reset_git_dir
+from tsk.files import chown_tree
+from tsk.snapshot.gitdir import check_shape, fetch_ref, new_commits, reset_git_dir
 from tsk.snapshot.lfs import bring_back
 from tsk.snapshot.submodules import fetch_submodules
 from tsk.snapshot.take import Snapshot
@@ -29,6 +31,11 @@ def fetch_result(snapshot: Snapshot, base: str | None = None) -> FetchResult:
     otherwise no branch ("no changes, no branch"). With the branch come the submodule commits it
     records and the git-lfs objects its new commits point to."""
     git_dir, source, branch = Path(snapshot.git_dir), snapshot.source_commit, snapshot.branch
+    check_shape(git_dir)
+    if os.getuid() != git_dir.stat().st_uid:
+        # the agent ran as another uid (tsk runs as root): take its git dir back before host git reads it,
+        # rather than telling git to trust a dir someone else owns
+        chown_tree(git_dir, os.getuid(), os.getgid())
     reset_git_dir(git_dir, alternates=snapshot.alternates, object_format=snapshot.object_format)
     head, count = new_commits(git_dir, branch=branch, source=source, base=base)
     if head is None or count == 0:

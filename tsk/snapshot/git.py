@@ -37,19 +37,24 @@ def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+# No git command may hang tsk forever; those on a task's git dir (the sandbox's) get far less.
+GIT_TIMEOUT = 900.0
+TASK_GIT_TIMEOUT = 120.0
+
+
 def git(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-        input: bytes | None = None) -> bytes:
+        input: bytes | None = None, timeout: float = GIT_TIMEOUT) -> bytes:
     """Run git and return its raw stdout (paths with -z are bytes, not text)."""
-    return proc.run(["git", *NO_HOOKS, *args], cwd=cwd, env=git_env(env), input=input).stdout
+    return proc.run(["git", *NO_HOOKS, *args], cwd=cwd, env=git_env(env), input=input, timeout=timeout).stdout
 
 
 def git_text(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> str:
     return git(args, cwd=cwd, env=env).decode(errors="surrogateescape").strip()
 
 
-def git_ok(args: Sequence[str], *, cwd: Path | None = None) -> str | None:
+def git_ok(args: Sequence[str], *, cwd: Path | None = None, timeout: float = GIT_TIMEOUT) -> str | None:
     """stdout of a git command that may legitimately fail (a lookup), or None when it did."""
-    done = proc.run(["git", *NO_HOOKS, *args], cwd=cwd, env=git_env(), check=False)
+    done = proc.run(["git", *NO_HOOKS, *args], cwd=cwd, env=git_env(), check=False, timeout=timeout)
     return done.stdout.decode(errors="surrogateescape").strip() if done.returncode == 0 else None
 
 

@@ -21,7 +21,9 @@ from pathlib import Path
 import msgspec
 
 from tsk.errors import TskError
-from tsk.snapshot.git import git, git_ok
+from tsk.files import real_dir
+from tsk.snapshot.git import TASK_GIT_TIMEOUT, git, git_ok
+from tsk.text import printable
 
 CONFIG = """\
 [core]
@@ -39,8 +41,11 @@ CONFIG = """\
 {extensions}"""
 
 # Written by fetch: a gc or maintenance run started by it would work in the user's repo on its own.
-FETCH = ("-c", "gc.auto=0", "-c", "maintenance.auto=false", "fetch", "--quiet", "--no-tags",
-         "--no-write-fetch-head", "--no-recurse-submodules")
+# Every object coming from the sandbox is checked (fsck) before it lands in the user's repo.
+FETCH = ("-c", "gc.auto=0", "-c", "maintenance.auto=false", "-c", "fetch.fsckObjects=true",
+         "-c", "transfer.fsckObjects=true", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+         "--no-recurse-submodules")
+MAX_ENTRIES = 1_000_000  # a git dir of a task is small; this many entries is an attack, not work
 
 
 class Layout(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,24 +82,6 @@ class TaskGitDirError(TskError):
     """The sandbox left the task git dir in a shape tsk will not fetch from."""
 
 
-def real_dir(root: Path, rel: str, *, make: bool = False) -> Path | None:
-    """`root/rel` if it is a directory reached without following any symlink (the sandbox may have
-    swapped a dir for a link into the user's repo), else None. With `make`, missing dirs are made."""
-    here = root
-    for part in Path(rel).parts:
-        if part in (".", "..", "/"):
-            return None
-        here = here / part
-        if make and not here.is_symlink() and not here.exists():
-            here.mkdir()
-        try:
-            if not stat.S_ISDIR(here.lstat().st_mode):
-                return None
-        except OSError:
-            return None
-    return here
-
-
 def _lay_out(d: Path, branch: str, layout: Layout, stamp: float) -> None:
     for sub in ("objects/info", "objects/pack", "refs/tags", "info"):
         (d / sub).mkdir(parents=True, exist_ok=True)
@@ -127,6 +114,37 @@ def make_git_dir(dest: Path, *, branch: str, top: Layout, modules: Mapping[str, 
     os.rename(tmp, dest)
 
 
+def check_shape(git_dir: Path) -> None:
+    """Refuse a task git dir that holds anything but regular files and dirs: host git must never follow
+    a link the sandbox made (to a host file, into the user's repo), nor block on a FIFO or device."""
+    count = 0
+
+    def refuse(problem: str) -> TaskGitDirError:
+        return TaskGitDirError(f"the sandbox left the task git dir {git_dir} in a shape tsk does not fetch from: "
+                               f"{printable(problem)}", hint="nothing of it was brought back; its files stay for "
+                               "you to look at until the task is deleted")
+
+    def walk_error(exc: OSError) -> None:
+        raise refuse(f"{exc.filename}: {exc.strerror}")
+
+    try:
+        top = os.lstat(git_dir)
+    except OSError as exc:
+        raise refuse(f"{git_dir}: {exc.strerror}") from exc
+    if not stat.S_ISDIR(top.st_mode):
+        raise refuse("it is not a directory")
+    for dirpath, dirs, files in os.walk(git_dir, followlinks=False, onerror=walk_error):
+        for name in (*dirs, *files):
+            count += 1
+            if count > MAX_ENTRIES:
+                raise refuse(f"more than {MAX_ENTRIES} entries")
+            path = os.path.join(dirpath, name)
+            mode = os.lstat(path).st_mode
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                kind = "a symlink" if stat.S_ISLNK(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a special file"
+                raise refuse(f"{os.path.relpath(path, git_dir)} is {kind}")
+
+
 def reset_git_dir(git_dir: Path, *, alternates: Sequence[str], object_format: str) -> None:
     """Put back what the sandbox could have rewritten to run commands or to read another repo's refs
     or objects: the config, the alternates, the files that make a git dir borrow another's."""
@@ -148,16 +166,16 @@ def new_commits(git_dir: Path, *, branch: str, source: str, base: str | None = N
     """The task branch's head in a reset task git dir and how many commits it has beyond `source`; 0
     when only the baseline `base` (the commit of the user's uncommitted changes) is new."""
     ref = f"refs/heads/{branch}"
-    head = git_ok(["--git-dir", str(git_dir), "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"])
+    gd, limit = ["--git-dir", str(git_dir)], TASK_GIT_TIMEOUT
+    head = git_ok([*gd, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"], timeout=limit)
     if head is None:
         return None, 0
-    count = int(git(["--git-dir", str(git_dir), "rev-list", "--count", f"{source}..{head}"]).decode())
+    count = int(git([*gd, "rev-list", "--count", f"{source}..{head}"], timeout=limit).decode())
     # `base` was made in the sandbox before the agent started. The sandbox wrote it, so it counts only
     # if it really is one commit on top of `source`.
-    if base and base != source and git_ok(["--git-dir", str(git_dir), "rev-parse", "-q", "--verify",
-                                           f"{base}^1"]) == source:
-        own = int(git(["--git-dir", str(git_dir), "rev-list", "--count", f"{base}..{head}"]).decode())
-        if own == 0 or git_ok(["--git-dir", str(git_dir), "merge-base", "--is-ancestor", base, head]) is None:
+    if base and base != source and git_ok([*gd, "rev-parse", "-q", "--verify", f"{base}^1"], timeout=limit) == source:
+        own = int(git([*gd, "rev-list", "--count", f"{base}..{head}"], timeout=limit).decode())
+        if own == 0 or git_ok([*gd, "merge-base", "--is-ancestor", base, head], timeout=limit) is None:
             return head, 0
     return head, count
 
@@ -165,4 +183,4 @@ def new_commits(git_dir: Path, *, branch: str, source: str, base: str | None = N
 def fetch_ref(target: Sequence[str], src: Path, rev: str, ref: str) -> None:
     """Fetch `rev` (a ref or a commit) from the task git dir `src` into `ref` of the repo that `target`
     (`-C <top>` or `--git-dir <dir>`) names. Only that ref and the objects it needs are written there."""
-    git([*target, *FETCH, str(src), f"+{rev}:{ref}"])
+    git([*target, *FETCH, str(src), f"+{rev}:{ref}"], timeout=TASK_GIT_TIMEOUT)

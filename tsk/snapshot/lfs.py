@@ -18,8 +18,8 @@ from pathlib import Path
 
 import msgspec
 
-from tsk.snapshot.git import git
-from tsk.snapshot.gitdir import real_dir
+from tsk.files import real_dir
+from tsk.snapshot.git import TASK_GIT_TIMEOUT, git
 
 POINTER_MAX = 1024  # git-lfs never reads a blob this big as a pointer
 _POINTER = re.compile(rb"\Aversion https://(?:git-lfs|hawser)\.github\.com/spec/v1\n"
@@ -56,15 +56,16 @@ def bring_back(task_git_dir: Path, user_common_dir: Path, source: str, head: str
 def pointed_oids(git_dir: Path, source: str, head: str) -> list[str]:
     """The oids of the git-lfs pointers among the blobs reachable from `head` but not from `source`."""
     gd = ["--git-dir", str(git_dir)]
-    listing = git([*gd, "rev-list", "--objects", "--no-object-names", head, f"^{source}"])
+    listing = git([*gd, "rev-list", "--objects", "--no-object-names", head, f"^{source}"], timeout=TASK_GIT_TIMEOUT)
     if not listing.strip():
         return []
-    checked = git([*gd, "cat-file", "--batch-check=%(objecttype) %(objectname) %(objectsize)"], input=listing)
+    checked = git([*gd, "cat-file", "--batch-check=%(objecttype) %(objectname) %(objectsize)"], input=listing,
+                  timeout=TASK_GIT_TIMEOUT)
     small = [name for kind, name, size in (line.split() for line in checked.splitlines())
              if kind == b"blob" and int(size) < POINTER_MAX]
     if not small:
         return []
-    raw = git([*gd, "cat-file", "--batch"], input=b"\n".join(small) + b"\n")
+    raw = git([*gd, "cat-file", "--batch"], input=b"\n".join(small) + b"\n", timeout=TASK_GIT_TIMEOUT)
     oids: list[str] = []
     pos = 0
     while pos < len(raw):

@@ -22,9 +22,10 @@ from typing import NamedTuple
 import msgspec
 
 from tsk.errors import TskError
+from tsk.files import real_dir
 from tsk.snapshot.checkout import GITLINK, Submodule, sub_index
-from tsk.snapshot.git import excludes, git, git_ok
-from tsk.snapshot.gitdir import Layout, TaskGitDirError, fetch_ref, object_format_of, real_dir, reset_git_dir
+from tsk.snapshot.git import TASK_GIT_TIMEOUT, excludes, git, git_ok
+from tsk.snapshot.gitdir import Layout, TaskGitDirError, fetch_ref, object_format_of, reset_git_dir
 
 _ROOT = "/w"  # any absolute dir: only the relative paths between the sandbox's places matter
 
@@ -70,7 +71,8 @@ class Fetched(msgspec.Struct, frozen=True, kw_only=True):
 
 def changed_gitlinks(git_dir: Path, source: str, head: str) -> dict[str, str]:
     """path -> new commit, for every gitlink added or moved between two commits."""
-    raw = git(["--git-dir", str(git_dir), "diff-tree", "-r", "-z", "--no-renames", source, head])
+    raw = git(["--git-dir", str(git_dir), "diff-tree", "-r", "-z", "--no-renames", source, head],
+              timeout=TASK_GIT_TIMEOUT)
     fields = raw.split(b"\0")
     out: dict[str, str] = {}
     for meta, path in zip(fields[0::2], fields[1::2], strict=False):
@@ -105,7 +107,8 @@ def fetch_submodules(parent_dir: Path, subs: tuple[Submodule, ...], *, source: s
         except TaskGitDirError as exc:
             notes.append(f"submodule {shown}: commit {sha[:12]} was not brought back: {exc.message}")
             continue
-        if git_ok(["--git-dir", str(task_dir), "cat-file", "-e", f"{sha}^{{commit}}"]) is None:
+        has = git_ok(["--git-dir", str(task_dir), "cat-file", "-e", f"{sha}^{{commit}}"], timeout=TASK_GIT_TIMEOUT)
+        if has is None:
             notes.append(f"submodule {shown}: the task branch records commit {sha[:12]}, which the sandbox's git "
                          "dir for it does not have, so it was not brought back")
             continue

@@ -1,17 +1,22 @@
-"""A task's record. The truth is the task database (tsk/queue/db.py); a copy is kept as task.json in the
-task dir, next to its instructions and output, for people and tools that look there."""
+"""A task's record, and its dir. The truth is the task store (tsk/tasks/store.py); a copy is kept as
+task.json in the task dir, next to its instructions and logs, for people and tools that look there.
+
+The task dir (0700) is split by who may write: `log/` (the agent's events and raw output), task.json,
+instructions.md, run.sh and snapshot.json are tsk's and are never mounted writable into the sandbox;
+`output/`, `home/`, `git/` and the overlay's `upper/` are the sandbox's, so tsk reads from them only
+with tsk/files.py's read_bounded and never follows a link there."""
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import threading
 import time
 from pathlib import Path
 from typing import Literal
 
 import msgspec
+
+from tsk.files import private_dir, write_private
 
 Status = Literal["QUEUED", "WAITING", "RUNNING", "COMPLETE", "FAILED", "CANCELLED"]
 
@@ -69,16 +74,35 @@ def task_dir(data_dir: Path, task_id: str) -> Path:
     return data_dir / "tasks" / task_id
 
 
+def make_task_dir(data_dir: Path, task_id: str, home_dirs: tuple[str, ...] = ()) -> Path:
+    """The task's dir with its parts: private, as the data dir and `tasks/` above it."""
+    for d in (data_dir, data_dir / "tasks"):
+        private_dir(d)
+    tdir = private_dir(task_dir(data_dir, task_id))
+    private_dir(tdir / "log")
+    for sub in ("output", "home", *(f"home/{d}" for d in home_dirs)):
+        (tdir / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+    return tdir
+
+
 def agent_log(directory: Path) -> Path:
-    """The task's events as JSON lines (the raw output is agent.raw.log beside it)."""
-    return directory / "output" / "agent.log"
+    """The task's events as JSON lines, written by tsk where the sandbox cannot reach."""
+    return directory / "log" / "agent.log"
+
+
+def raw_log(directory: Path) -> Path:
+    """The agent's stdout as it came, beside agent.log."""
+    return directory / "log" / "agent.raw.log"
+
+
+def output(directory: Path) -> Path:
+    """The dir the sandbox writes its own records into (/tsk/output): hostile, read with read_bounded."""
+    return directory / "output"
 
 
 def save(task: Task, directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".task.json.{os.getpid()}.{threading.get_ident()}"
-    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(task), indent=2))
-    tmp.rename(directory / "task.json")
+    private_dir(directory)
+    write_private(directory / "task.json", msgspec.json.format(msgspec.json.encode(task), indent=2))
 
 
 def load(directory: Path) -> Task:
