@@ -9,7 +9,7 @@
 2. `tsk list` over 10,000 tasks (inserted directly into a scratch database) as a whole process, and
    `tsk list --json`: median of several runs. Target: under 300 ms.
 
-Usage: .venv/bin/python bench/queue.py [--tasks 50] [--workers 1,2,4] [--rounds 7] [--json]
+Usage: .venv/bin/python bench/task_queue.py [--tasks 50] [--workers 1,2,4] [--rounds 7] [--json]
 """
 
 from __future__ import annotations
