@@ -8,7 +8,9 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import TSK, make_repo, run_tsk
 
-from tsk.launcher import stop_launchers
+from tsk.launcher import code_digest, stop_launchers
 
 
 @pytest.fixture
@@ -167,3 +169,67 @@ def test_interactive_commands_never_go_through_the_launcher() -> None:
     for argv in (["shell"], ["server", "start"], ["run", "-e", "-p", "x"], ["add", "--edit"], ["run", "--help"],
                  ["template", "edit", "feat"], []):
         assert not _forkable(argv), argv
+
+
+def _started(where: Path, repo: Path) -> int:
+    run_tsk("list", cwd=repo)  # a forked command: the first one runs in-process and starts the launcher
+    return _launcher_pid(where)
+
+
+def test_a_ctrl_c_before_the_pid_is_known_still_reaches_the_child(launcher_dir: Path, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    _started(launcher_dir, repo)
+    added = run_tsk("add", "-a", "exec", "-p", "true", cwd=repo)
+    assert added.returncode == 0, added.stderr
+    task_id = json.loads(run_tsk("list", "--json", cwd=repo).stdout)[0]["id"]
+    proc = subprocess.Popen([*TSK, "wait", task_id], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "TSK_LAUNCHER_TEST_HOLD_SECONDS": "2"})
+    assert proc.stderr is not None
+    try:
+        line = proc.stderr.readline()  # the child is forked; the command's process waits for its pid
+        assert "holds its pid back" in line, line
+        child = int(line.split()[4])
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "tsk: interrupted" in err
+    assert _gone(child), "the Ctrl-C never reached the forked command"
+
+
+def test_a_ctrl_c_while_a_launcher_never_forks_ends_the_command_as_in_process(launcher_dir: Path,
+                                                                              tmp_path: Path) -> None:
+    # A launcher that takes the request and goes away without forking: nothing ran, so the Ctrl-C
+    # that came meanwhile is the command's own, and nothing runs after it.
+    repo = make_repo(tmp_path / "repo")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(launcher_dir / f"{code_digest()}.sock"))
+    listener.listen(1)
+    got_request, go_away = threading.Event(), threading.Event()
+
+    def fake_launcher() -> None:
+        conn, _ = listener.accept()
+        _header, fds, _flags, _addr = socket.recv_fds(conn, 8, 3)
+        for fd in fds:
+            os.close(fd)
+        got_request.set()
+        go_away.wait(30)
+        conn.close()
+
+    thread = threading.Thread(target=fake_launcher, daemon=True)
+    thread.start()
+    proc = subprocess.Popen([*TSK, "list"], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert got_request.wait(30), "the command never reached the fake launcher"
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+    finally:
+        go_away.set()
+    out, err = proc.communicate(timeout=30)
+    thread.join(10)
+    listener.close()
+    assert proc.returncode == 130, err
+    assert err == "tsk: interrupted\n" and out == ""
+    assert not list(launcher_dir.glob("*.lock")), "it went on to start a launcher after the Ctrl-C"

@@ -7,8 +7,9 @@ and then forks a child per command. The command's process (this module's `main`,
 nothing) sends its argv, working dir, environment, umask and its stdin/stdout/stderr (as file
 descriptors) over a unix socket; the forked child takes them on and runs the command exactly as
 `tsk.cli.main.run` would in-process; its exit code comes back the same way. Signals sent to the
-command's process (Ctrl-C, SIGTERM, SIGHUP, Ctrl-Z) are passed on to the child, and the child dies
-with the command's process, so the command behaves like a plain process.
+command's process (Ctrl-C, SIGTERM, SIGHUP, Ctrl-Z) are passed on to the child, one that comes
+before the child's pid is known as soon as it is, and the child dies with the command's process, so
+the command behaves like a plain process.
 
 When no launcher answers, the command runs in-process as before and starts a launcher for the next
 one. Interactive commands (`shell`, `server`, an editor) always run in-process. `TSK_LAUNCHER=0`
@@ -99,37 +100,48 @@ def _paths(where: str, digest: str) -> tuple[str, str]:
 
 
 def _via_launcher(where: str, argv: list[str]) -> int | None:
-    """Run the command in a child of the launcher; its exit code, or None when no launcher answers."""
+    """Run the command in a child of the launcher; its exit code, or None when no launcher forked one
+    (nothing ran: the command runs in-process)."""
+    relay = _Relay()  # before anything is sent: a signal from now on waits for the child, or for None
+    conn = _send_request(where, argv)
+    reader = conn.makefile("rb") if conn is not None else None
+    first = _read_line(reader) if reader is not None else []
+    if first[:1] != [b"pid"] or len(first) != 2:
+        if conn is not None:
+            conn.close()
+        relay.never_started()
+        return None
+    relay.started(int(first[1]))
+    assert reader is not None
+    last = _read_line(reader)
+    if last[:1] == [b"exit"]:
+        return int(last[1])
+    print("tsk: the command's process ended without an exit code (killed?)", file=sys.stderr)
+    return 1
+
+
+def _send_request(where: str, argv: list[str]) -> socket.socket | None:
     import json
 
     sock_path, _ = _paths(where, code_digest())
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(sock_path)
-    except OSError:
-        conn.close()
-        return None
-    request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ),
-                          "umask": _umask()}).encode()
-    header = len(request).to_bytes(8, "big")
-    try:
-        socket.send_fds(conn, [header], [0, 1, 2])
+        request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ),
+                              "umask": _umask()}).encode()
+        socket.send_fds(conn, [len(request).to_bytes(8, "big")], [0, 1, 2])
         conn.sendall(request)
-        reader = conn.makefile("rb")
-        first = reader.readline().split()
     except OSError:
         conn.close()
         return None
-    if first[:1] != [b"pid"]:
-        conn.close()
-        return None  # the launcher went away before forking: nothing ran, so run in-process
-    child = int(first[1])
-    _forward_signals(child)
-    last = reader.readline().split()
-    if last[:1] == [b"exit"]:
-        return int(last[1])
-    print("tsk: the command's process ended without an exit code (killed?)", file=sys.stderr)
-    return 1
+    return conn
+
+
+def _read_line(reader: Any) -> list[bytes]:
+    try:
+        return list(reader.readline().split())
+    except OSError:
+        return []
 
 
 def _umask() -> int:
@@ -138,27 +150,58 @@ def _umask() -> int:
     return mask
 
 
-def _forward_signals(child: int) -> None:
-    def forward(signum: int, _frame: object) -> None:
+class _Relay:
+    """Passes the signals the command's process gets on to the forked child (Ctrl-C, SIGTERM, SIGHUP,
+    Ctrl-Z and `fg`). In place before the request is sent: a signal that comes while the child's pid
+    is not known yet waits for it, and reaches the child the moment it is."""
+
+    def __init__(self) -> None:
+        self.child: int | None = None
+        self.pending: list[int] = []
+        mine = (*FORWARDED, signal.SIGTSTP, signal.SIGCONT)
+        # an ignored signal (`nohup`, `&` in a script) stays ignored, as it would in-process
+        self.previous = {sig: signal.getsignal(sig) for sig in mine if signal.getsignal(sig) != signal.SIG_IGN}
+        for sig in self.previous:
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self.child is None:
+            self.pending.append(signum)
+        else:
+            self._deliver(self.child, signum)
+
+    def _deliver(self, child: int, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(child, signum)
+            if signum == signal.SIGTSTP:  # Ctrl-Z: stop both; `fg` continues both
+                os.kill(child, signal.SIGSTOP)
+                signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTSTP)
+            elif signum == signal.SIGCONT:
+                signal.signal(signal.SIGTSTP, self._on_signal)
+                os.kill(child, signal.SIGCONT)
+            else:
+                os.kill(child, signum)
 
-    for sig in FORWARDED:
-        signal.signal(sig, forward)
+    def started(self, child: int) -> None:
+        self.child = child
+        while self.pending:
+            self._deliver(child, self.pending.pop(0))
 
-    def stop(_signum: int, _frame: object) -> None:  # Ctrl-Z: stop both; `fg` continues both
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child, signal.SIGSTOP)
-        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTSTP)
+    def never_started(self) -> None:
+        """No child ran: the process's own handling comes back, and a signal that came meanwhile
+        does what it does to a command run in-process (Ctrl-C: `tsk: interrupted`, exit 130)."""
+        for sig, handler in self.previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        for signum in self.pending:
+            if signum == signal.SIGINT:
+                from tsk.cli.main import flush_stdio, interrupted
 
-    def cont(_signum: int, _frame: object) -> None:
-        signal.signal(signal.SIGTSTP, stop)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child, signal.SIGCONT)
-
-    signal.signal(signal.SIGTSTP, stop)
-    signal.signal(signal.SIGCONT, cont)
+                code = interrupted()
+                flush_stdio()
+                os._exit(code)
+            if signum != signal.SIGCONT:
+                os.kill(os.getpid(), signum)
+        self.pending.clear()
 
 
 def _start_launcher(where: str) -> None:
@@ -253,8 +296,9 @@ def _fork_command(listener: socket.socket, lock: int, conn: socket.socket) -> No
 def _run_child(conn: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
     """In the forked child: become the command's process, run the command, report its exit code."""
     import threading
+    import time
 
-    from tsk.cli.main import flush_stdio, run
+    from tsk.cli.main import flush_stdio, interrupted, run
 
     code = 1
     try:
@@ -274,6 +318,10 @@ def _run_child(conn: socket.socket, fds: list[int], request: dict[str, Any]) -> 
         argv = [str(a) for a in request["argv"]]
         sys.argv = ["tsk", *argv]
         _reopen_stdio()
+        hold = os.environ.get("TSK_LAUNCHER_TEST_HOLD_SECONDS")
+        if hold:  # only tests set it: the command's process waits for the pid this long (test_launcher.py)
+            print(f"tsk: debug: command process {os.getpid()} holds its pid back", file=sys.stderr, flush=True)
+            time.sleep(float(hold))
         conn.sendall(f"pid {os.getpid()}\n".encode())
         if os.environ.get("TSK_DEBUG", "") not in ("", "0"):
             print(f"tsk: debug: command process {os.getpid()}, forked by the launcher {os.getppid()}",
@@ -288,11 +336,14 @@ def _run_child(conn: socket.socket, fds: list[int], request: dict[str, Any]) -> 
         code = run(argv)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
+    except KeyboardInterrupt:  # forwarded as soon as the pid was sent, before `run` guards the command
+        code = interrupted()
     except BaseException:
         import traceback
 
         traceback.print_exc()
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command is over: report its code, whatever comes
         flush_stdio()
         with contextlib.suppress(OSError):
             conn.sendall(f"exit {code}\n".encode())
