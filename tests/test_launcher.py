@@ -4,6 +4,7 @@ its own process. Each test has a launcher dir of its own, so it sees its launche
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import TSK, make_repo, run_tsk
 
-from tsk.launcher import code_digest, stop_launchers
+from tsk.launcher import PRELOAD, code_digest, stop_launchers
 
 
 @pytest.fixture
@@ -169,6 +170,13 @@ def test_interactive_commands_never_go_through_the_launcher() -> None:
     for argv in (["shell"], ["server", "start"], ["run", "-e", "-p", "x"], ["add", "--edit"], ["run", "--help"],
                  ["template", "edit", "feat"], []):
         assert not _forkable(argv), argv
+
+
+def test_every_preloaded_module_imports() -> None:
+    # the launcher skips a module that fails to import (the command then imports its own); a module
+    # renamed or moved must not drop out of the preload unseen
+    for name in PRELOAD:
+        importlib.import_module(name)
 
 
 def _started(where: Path, repo: Path) -> int:
