@@ -23,6 +23,12 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: list[str]) -> int:
+    if args == ["--version"]:
+        # what cyclopts prints for it, without importing cyclopts (most of a `--version` otherwise)
+        from tsk import __version__
+
+        print(__version__)
+        return 0
     if _debug():
         import logging
 
