@@ -36,6 +36,14 @@ def test_version_is_what_cyclopts_prints_without_importing_it() -> None:
     assert quick.stdout == full.stdout == "0.1.0\n"
 
 
+def test_help_is_plain_text_without_rich_markdown() -> None:
+    code = ("import sys\nfrom tsk.cli.main import run\nrun(['--help'])\nrun(['layers', 'build', '--help'])\n"
+            "assert 'rich.markdown' not in sys.modules and 'markdown_it' not in sys.modules\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "(`tsk docker build` =" in res.stdout  # as written, not rendered as markdown
+
+
 def test_bad_flag_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["layers", "build", "--no-such-flag"]) == 2
 
