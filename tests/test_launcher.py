@@ -4,13 +4,16 @@ its own process. Each test has a launcher dir of its own, so it sees its launche
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import json
 import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
+import termios
 import threading
 import time
 from collections.abc import Iterator
@@ -166,9 +169,14 @@ def test_a_change_of_tsk_code_names_another_launcher(tmp_path: Path) -> None:
 def test_interactive_commands_never_go_through_the_launcher() -> None:
     from tsk.launcher import _forkable
 
-    assert _forkable(["run", "-p", "x"]) and _forkable(["list", "--json"])
-    for argv in (["shell"], ["server", "start"], ["run", "-e", "-p", "x"], ["add", "--edit"], ["run", "--help"],
-                 ["template", "edit", "feat"], []):
+    for argv in (["run", "-p", "x"], ["list", "--json"], ["layers", "build"], ["layers", "ls", "--json"],
+                 ["layers", "why"], ["docker", "build"], ["template", "list"], ["template", "show", "feat"],
+                 ["--help"], ["-h"], ["run", "--help"], ["shell", "--help"], ["template", "edit", "-h"], [],
+                 ["layers"]):
+        assert _forkable(argv), argv  # quick and plain; help only prints, whatever it is about
+    for argv in (["shell"], ["server", "start"], ["run", "-e", "-p", "x"], ["add", "--edit"], ["server"],
+                 ["template", "edit", "feat"], ["--version"], ["shell", "--", "--help"],
+                 ["add", "--edit", "--help"], ["layers", "nosuch"]):
         assert not _forkable(argv), argv
 
 
@@ -180,8 +188,61 @@ def test_every_preloaded_module_imports() -> None:
 
 
 def _started(where: Path, repo: Path) -> int:
-    run_tsk("list", cwd=repo)  # a forked command: the first one runs in-process and starts the launcher
+    run_tsk("--help", cwd=repo)  # a forked command: the first one runs in-process and starts the launcher
     return _launcher_pid(where)
+
+
+@pytest.mark.parametrize(("argv", "forked"), [
+    (["--help"], True), ([], True), (["layers", "--help"], True), (["layers", "build", "--help"], True),
+    (["template", "edit", "--help"], True), (["layers", "build", "--no-such-flag"], True),
+    (["template", "list"], True), (["template", "show", "nosuch"], True),
+    (["--version"], False),  # answered without the launcher or cyclopts (tests/test_cli.py)
+    (["nosuch"], False),
+])
+def test_help_version_and_errors_are_the_same_through_the_launcher(launcher_dir: Path, tmp_path: Path,
+                                                                    argv: list[str], forked: bool) -> None:
+    repo = make_repo(tmp_path / "repo")
+    pid = _started(launcher_dir, repo)
+    via = run_tsk(*argv, cwd=repo)
+    direct = run_tsk(*argv, cwd=repo, env={"TSK_LAUNCHER": "0"})
+    assert (via.returncode, via.stdout, via.stderr) == (direct.returncode, direct.stdout, direct.stderr)
+    assert direct.stdout or direct.stderr
+    debug = run_tsk(*argv, cwd=repo, env={"TSK_DEBUG": "1"})
+    assert _forked_by(debug.stderr) == (pid if forked else None), debug.stderr
+
+
+def _on_a_terminal(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, bytes]:
+    """tsk with a 100x30 terminal as its stdin, stdout and stderr: its exit code and what it wrote."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    full = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES")}
+    proc = subprocess.Popen([*TSK, *argv], cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
+                            env={**full, "TERM": "xterm-256color", **env})
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: every holder of the terminal's other end has closed it
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return proc.wait(timeout=30), out
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["layers", "build", "--help"], ["template", "list"]])
+def test_on_a_terminal_the_forked_command_renders_as_in_process(launcher_dir: Path, tmp_path: Path,
+                                                                 argv: list[str]) -> None:
+    # rich decides colours and width from the terminal it writes to: the child must see the caller's
+    repo = make_repo(tmp_path / "repo")
+    _started(launcher_dir, repo)
+    forked = _on_a_terminal(argv, repo, {})
+    direct = _on_a_terminal(argv, repo, {"TSK_LAUNCHER": "0"})
+    assert forked == direct
+    assert forked[0] == 0 and b"\x1b[" in forked[1]  # coloured: rich saw a terminal
+    assert max(len(line) for line in forked[1].decode().splitlines()) > 80  # its width, not a default 80
 
 
 def test_a_ctrl_c_before_the_pid_is_known_still_reaches_the_child(launcher_dir: Path, tmp_path: Path) -> None:

@@ -9,13 +9,14 @@ descriptors) over a unix socket; the forked child takes them on and runs the com
 `tsk.cli.main.run` would in-process; its exit code comes back the same way. Signals sent to the
 command's process (Ctrl-C, SIGTERM, SIGHUP, Ctrl-Z) are passed on to the child, one that comes
 before the child's pid is known as soon as it is, and the child dies with the command's process, so
-the command behaves like a plain process.
+the command behaves like a plain process. Help for any command, `tsk layers …` and
+`tsk template list|show` are forked too.
 
 When no launcher answers, the command runs in-process as before and starts a launcher for the next
-one. Interactive commands (`shell`, `server`, an editor) always run in-process. `TSK_LAUNCHER=0`
-turns the launcher off; it exits after `TSK_LAUNCHER_IDLE_SECONDS` (600) without a command, and a
-change of tsk's code or of the installed packages gets a new launcher (the socket's name carries
-a digest of both)."""
+one. Interactive commands (`shell`, `server`, `template edit`, an editor) always run in-process.
+`TSK_LAUNCHER=0` turns the launcher off; it exits after `TSK_LAUNCHER_IDLE_SECONDS` (600) without a
+command, and a change of tsk's code or of the installed packages gets a new launcher (the socket's
+name carries a digest of both)."""
 
 from __future__ import annotations
 
@@ -28,9 +29,16 @@ import socket
 import sys
 
 # Commands whose process is quick and plain: no terminal handling of their own (the dashboard, a
-# shell, an editor) and no long life of their own (a server).
+# shell, an editor) and no long life of their own (a server). A live build display is fine: it only
+# writes to the terminal, which the child gets as its stdout and stderr.
 FORKED_COMMANDS = frozenset({"run", "add", "list", "wait", "cancel", "retry", "delete", "clean"})
+FORKED_SUBCOMMANDS = {
+    "layers": frozenset({"build", "ls", "why", "prune", "push", "pull", "lock"}),
+    "docker": frozenset({"build"}),
+    "template": frozenset({"list", "show"}),  # not `edit`: it runs $EDITOR
+}
 EDIT_FLAGS = frozenset({"-e", "--edit"})
+HELP_FLAGS = frozenset({"--help", "-h"})  # cyclopts' own; help only prints, for any command
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
@@ -49,7 +57,15 @@ def main() -> None:
 
 
 def _forkable(argv: list[str]) -> bool:
-    return bool(argv) and argv[0] in FORKED_COMMANDS and not EDIT_FLAGS & set(argv) and "--help" not in argv
+    """Whether the command line asks for a quick, plain command (or only for help)."""
+    if EDIT_FLAGS & set(argv):
+        return False
+    options = argv[:argv.index("--")] if "--" in argv else argv  # after `--`, a flag is an argument
+    if HELP_FLAGS & set(options) or not argv or (argv[0] in FORKED_SUBCOMMANDS and len(argv) == 1):
+        return True  # help: `tsk` and a bare group print it too
+    if argv[0] in FORKED_COMMANDS:
+        return True
+    return len(argv) > 1 and argv[1] in FORKED_SUBCOMMANDS.get(argv[0], ())
 
 
 # -- where the launcher listens ---------------------------------------------------------------------
@@ -373,10 +389,14 @@ def _reopen_stdio() -> None:
 # (tests/test_launcher.py imports each, so a renamed module cannot drop out of this list unseen).
 PRELOAD = (
     "tsk.cli.main", "tsk.cli.app", "tsk.cli.run", "tsk.cli.queue", "tsk.cli.listing", "tsk.cli.render",
+    "tsk.cli.layers", "tsk.cli.layers_remote", "tsk.cli.template", "tsk.cli.progress",
     "tsk.engine.docker_api", "tsk.sandbox.runner", "tsk.sandbox.provision", "tsk.snapshot.take",
-    "tsk.snapshot.fetch", "tsk.layers.service", "tsk.layers.store", "tsk.queue.db", "tsk.recipes.render",
-    "tsk.recipes.store", "tsk.recipes.prompt", "tsk.config.schema", "tsk.config.load", "filelock", "diskcache",
-    "sqlite3",
+    "tsk.snapshot.fetch", "tsk.layers.service", "tsk.layers.store", "tsk.layers.listing", "tsk.layers.why",
+    "tsk.queue.db", "tsk.recipes.render", "tsk.recipes.store", "tsk.recipes.prompt", "tsk.config.schema",
+    "tsk.config.load", "filelock", "diskcache", "sqlite3",
+    # what cyclopts and rich import only once they print help or a table
+    "cyclopts.help", "cyclopts.config", "docstring_parser", "rich.console", "rich.table",
+    "rich.panel",
 )
 
 
