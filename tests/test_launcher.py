@@ -153,6 +153,18 @@ def test_the_launcher_stops_when_idle_and_refuses_an_unsafe_dir(launcher_dir: Pa
     assert list(shared.iterdir()) == []
 
 
+def test_stopping_launchers_spares_the_process_that_reuses_a_dead_launchers_pid(launcher_dir: Path) -> None:
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        (launcher_dir / "0123456789abcdef.lock").write_text(f"{other.pid}\n")  # a launcher that exited
+        stop_launchers(str(launcher_dir))
+        time.sleep(0.2)
+        assert other.poll() is None, "stop_launchers killed a process that is no launcher"
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_a_change_of_tsk_code_names_another_launcher(tmp_path: Path) -> None:
     import tsk
     from tsk.launcher import code_digest

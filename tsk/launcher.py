@@ -228,10 +228,16 @@ def _start_launcher(where: str) -> None:
 
 def stop_launchers(where: str) -> None:
     """Stop every launcher listening in `where` (each lock file holds its launcher's pid)."""
+    import fcntl
+
     for name in os.listdir(where):
         if name.endswith(".lock"):
             with contextlib.suppress(ValueError, OSError, IndexError), open(os.path.join(where, name)) as f:
-                os.kill(int(f.read().split()[0]), signal.SIGTERM)
+                try:
+                    fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except BlockingIOError:  # a live launcher holds it: the pid is that launcher's
+                    os.kill(int(f.read().split()[0]), signal.SIGTERM)
+                # else the launcher is gone, and its pid may be another process's by now
 
 
 # -- the launcher's side ---------------------------------------------------------------------------
@@ -248,12 +254,12 @@ def serve(where: str) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return  # another launcher for this code runs (or is starting)
+    os.ftruncate(lock, 0)  # at once: while the lock is held, the pid in it is the holder's (stop_launchers)
+    os.write(lock, f"{os.getpid()}\n".encode())
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # `-m` put the launcher's working dir first; a command's imports must not see it
     _preload()
     idle = float(os.environ.get("TSK_LAUNCHER_IDLE_SECONDS", "600"))
-    os.ftruncate(lock, 0)
-    os.write(lock, f"{os.getpid()}\n".encode())
     if os.path.exists(sock_path):
         os.unlink(sock_path)  # a dead launcher's: we hold the lock, so no live one uses it
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
