@@ -44,6 +44,8 @@ def main() -> int:
     for var, sub in (("TSK_CONFIG_HOME", "config"), ("TSK_DATA_HOME", "data"), ("TSK_CACHE_HOME", "cache"),
                      ("TSK_RUNTIME_DIR", "run")):
         env[var] = str(work / sub)
+    (work / "launcher").mkdir(mode=0o700)
+    env["TSK_LAUNCHER_DIR"] = str(work / "launcher")  # `layers build` and `--help` fork from a launcher of its own
     os.environ.update(env)
     repo = work / "repo"
     (repo / ".tsk").mkdir(parents=True)
@@ -95,6 +97,9 @@ def main() -> int:
     subprocess.run(["docker", "rmi", "tsk-bench/cached:latest"], capture_output=True, check=False)
     shutil.rmtree(bctx, ignore_errors=True)
     ctx.index.close()
+    from tsk.launcher import stop_launchers
+
+    stop_launchers(str(work / "launcher"))
     shutil.rmtree(work, ignore_errors=True)
     if args.json:
         print(json.dumps(result, indent=2))

@@ -95,13 +95,11 @@ def main() -> int:
     sh("git", "init", "-q", cwd=small)
     git_commit_all(small, "init")
     tsk = [sys.executable, "-m", "tsk", "run", "--agent", "exec", "-p", "true", "--json"]
-    first = json.loads(sh(*tsk, cwd=small, env=env))  # warm the store and the proxy
-    image = first["image"]
-
     launcher_dir = work / "launcher"
     launcher_dir.mkdir(mode=0o700)
-    env["TSK_LAUNCHER_DIR"] = str(launcher_dir)  # a launcher of its own, stopped at the end
-    sh(*tsk, cwd=small, env=env)  # starts the launcher
+    env["TSK_LAUNCHER_DIR"] = str(launcher_dir)  # a launcher of its own (none in the user's dir), stopped at the end
+    first = json.loads(sh(*tsk, cwd=small, env=env))  # warm the store and the proxy; starts the launcher
+    image = first["image"]
     for _ in range(100):
         if list(launcher_dir.glob("*.sock")):
             break

@@ -26,6 +26,24 @@ def test_in_process_help_and_version(capsys: pytest.CaptureFixture[str]) -> None
     assert capsys.readouterr().out.strip() == "0.1.0"
 
 
+def test_version_is_what_cyclopts_prints_without_importing_it() -> None:
+    quick = subprocess.run([sys.executable, "-c", "import sys\nfrom tsk.cli.main import run\nrun(['--version'])\n"
+                            "assert 'cyclopts' not in sys.modules, 'imported cyclopts'\n"],
+                           capture_output=True, text=True)
+    full = subprocess.run([sys.executable, "-c", "from tsk.cli.app import app\napp(['--version'])"],
+                          capture_output=True, text=True)
+    assert quick.returncode == 0, quick.stderr
+    assert quick.stdout == full.stdout == "0.1.0\n"
+
+
+def test_help_is_plain_text_without_rich_markdown() -> None:
+    code = ("import sys\nfrom tsk.cli.main import run\nrun(['--help'])\nrun(['layers', 'build', '--help'])\n"
+            "assert 'rich.markdown' not in sys.modules and 'markdown_it' not in sys.modules\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "(`tsk docker build` =" in res.stdout  # as written, not rendered as markdown
+
+
 def test_bad_flag_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["layers", "build", "--no-such-flag"]) == 2
 

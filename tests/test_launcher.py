@@ -4,11 +4,17 @@ its own process. Each test has a launcher dir of its own, so it sees its launche
 
 from __future__ import annotations
 
+import fcntl
+import importlib
 import json
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
+import termios
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import TSK, make_repo, run_tsk
 
-from tsk.launcher import stop_launchers
+from tsk.launcher import PRELOAD, code_digest, stop_launchers
 
 
 @pytest.fixture
@@ -147,6 +153,18 @@ def test_the_launcher_stops_when_idle_and_refuses_an_unsafe_dir(launcher_dir: Pa
     assert list(shared.iterdir()) == []
 
 
+def test_stopping_launchers_spares_the_process_that_reuses_a_dead_launchers_pid(launcher_dir: Path) -> None:
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        (launcher_dir / "0123456789abcdef.lock").write_text(f"{other.pid}\n")  # a launcher that exited
+        stop_launchers(str(launcher_dir))
+        time.sleep(0.2)
+        assert other.poll() is None, "stop_launchers killed a process that is no launcher"
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_a_change_of_tsk_code_names_another_launcher(tmp_path: Path) -> None:
     import tsk
     from tsk.launcher import code_digest
@@ -163,7 +181,136 @@ def test_a_change_of_tsk_code_names_another_launcher(tmp_path: Path) -> None:
 def test_interactive_commands_never_go_through_the_launcher() -> None:
     from tsk.launcher import _forkable
 
-    assert _forkable(["run", "-p", "x"]) and _forkable(["list", "--json"])
-    for argv in (["shell"], ["server", "start"], ["run", "-e", "-p", "x"], ["add", "--edit"], ["run", "--help"],
-                 ["template", "edit", "feat"], []):
+    for argv in (["run", "-p", "x"], ["list", "--json"], ["layers", "build"], ["layers", "ls", "--json"],
+                 ["layers", "why"], ["docker", "build"], ["template", "list"], ["template", "show", "feat"],
+                 ["--help"], ["-h"], ["run", "--help"], ["shell", "--help"], ["template", "edit", "-h"], [],
+                 ["layers"]):
+        assert _forkable(argv), argv  # quick and plain; help only prints, whatever it is about
+    for argv in (["shell"], ["server", "start"], ["run", "-e", "-p", "x"], ["add", "--edit"], ["server"],
+                 ["template", "edit", "feat"], ["--version"], ["shell", "--", "--help"],
+                 ["add", "--edit", "--help"], ["layers", "nosuch"]):
         assert not _forkable(argv), argv
+
+
+def test_every_preloaded_module_imports() -> None:
+    # the launcher skips a module that fails to import (the command then imports its own); a module
+    # renamed or moved must not drop out of the preload unseen
+    for name in PRELOAD:
+        importlib.import_module(name)
+
+
+def _started(where: Path, repo: Path) -> int:
+    run_tsk("--help", cwd=repo)  # a forked command: the first one runs in-process and starts the launcher
+    return _launcher_pid(where)
+
+
+@pytest.mark.parametrize(("argv", "forked"), [
+    (["--help"], True), ([], True), (["layers", "--help"], True), (["layers", "build", "--help"], True),
+    (["template", "edit", "--help"], True), (["layers", "build", "--no-such-flag"], True),
+    (["template", "list"], True), (["template", "show", "nosuch"], True),
+    (["--version"], False),  # answered without the launcher or cyclopts (tests/test_cli.py)
+    (["nosuch"], False),
+])
+def test_help_version_and_errors_are_the_same_through_the_launcher(launcher_dir: Path, tmp_path: Path,
+                                                                    argv: list[str], forked: bool) -> None:
+    repo = make_repo(tmp_path / "repo")
+    pid = _started(launcher_dir, repo)
+    via = run_tsk(*argv, cwd=repo)
+    direct = run_tsk(*argv, cwd=repo, env={"TSK_LAUNCHER": "0"})
+    assert (via.returncode, via.stdout, via.stderr) == (direct.returncode, direct.stdout, direct.stderr)
+    assert direct.stdout or direct.stderr
+    debug = run_tsk(*argv, cwd=repo, env={"TSK_DEBUG": "1"})
+    assert _forked_by(debug.stderr) == (pid if forked else None), debug.stderr
+
+
+def _on_a_terminal(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, bytes]:
+    """tsk with a 100x30 terminal as its stdin, stdout and stderr: its exit code and what it wrote."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    full = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES")}
+    proc = subprocess.Popen([*TSK, *argv], cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
+                            env={**full, "TERM": "xterm-256color", **env})
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: every holder of the terminal's other end has closed it
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return proc.wait(timeout=30), out
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["layers", "build", "--help"], ["template", "list"]])
+def test_on_a_terminal_the_forked_command_renders_as_in_process(launcher_dir: Path, tmp_path: Path,
+                                                                 argv: list[str]) -> None:
+    # rich decides colours and width from the terminal it writes to: the child must see the caller's
+    repo = make_repo(tmp_path / "repo")
+    _started(launcher_dir, repo)
+    forked = _on_a_terminal(argv, repo, {})
+    direct = _on_a_terminal(argv, repo, {"TSK_LAUNCHER": "0"})
+    assert forked == direct
+    assert forked[0] == 0 and b"\x1b[" in forked[1]  # coloured: rich saw a terminal
+    assert max(len(line) for line in forked[1].decode().splitlines()) > 80  # its width, not a default 80
+
+
+def test_a_ctrl_c_before_the_pid_is_known_still_reaches_the_child(launcher_dir: Path, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    _started(launcher_dir, repo)
+    added = run_tsk("add", "-a", "exec", "-p", "true", cwd=repo)
+    assert added.returncode == 0, added.stderr
+    task_id = json.loads(run_tsk("list", "--json", cwd=repo).stdout)[0]["id"]
+    proc = subprocess.Popen([*TSK, "wait", task_id], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "TSK_LAUNCHER_TEST_HOLD_SECONDS": "2"})
+    assert proc.stderr is not None
+    try:
+        line = proc.stderr.readline()  # the child is forked; the command's process waits for its pid
+        assert "holds its pid back" in line, line
+        child = int(line.split()[4])
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "tsk: interrupted" in err
+    assert _gone(child), "the Ctrl-C never reached the forked command"
+
+
+def test_a_ctrl_c_while_a_launcher_never_forks_ends_the_command_as_in_process(launcher_dir: Path,
+                                                                              tmp_path: Path) -> None:
+    # A launcher that takes the request and goes away without forking: nothing ran, so the Ctrl-C
+    # that came meanwhile is the command's own, and nothing runs after it.
+    repo = make_repo(tmp_path / "repo")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(launcher_dir / f"{code_digest()}.sock"))
+    listener.listen(1)
+    got_request, go_away = threading.Event(), threading.Event()
+
+    def fake_launcher() -> None:
+        conn, _ = listener.accept()
+        _header, fds, _flags, _addr = socket.recv_fds(conn, 8, 3)
+        for fd in fds:
+            os.close(fd)
+        got_request.set()
+        go_away.wait(30)
+        conn.close()
+
+    thread = threading.Thread(target=fake_launcher, daemon=True)
+    thread.start()
+    proc = subprocess.Popen([*TSK, "list"], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert got_request.wait(30), "the command never reached the fake launcher"
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+    finally:
+        go_away.set()
+    out, err = proc.communicate(timeout=30)
+    thread.join(10)
+    listener.close()
+    assert proc.returncode == 130, err
+    assert err == "tsk: interrupted\n" and out == ""
+    assert not list(launcher_dir.glob("*.lock")), "it went on to start a launcher after the Ctrl-C"

@@ -7,28 +7,38 @@ and then forks a child per command. The command's process (this module's `main`,
 nothing) sends its argv, working dir, environment, umask and its stdin/stdout/stderr (as file
 descriptors) over a unix socket; the forked child takes them on and runs the command exactly as
 `tsk.cli.main.run` would in-process; its exit code comes back the same way. Signals sent to the
-command's process (Ctrl-C, SIGTERM, SIGHUP, Ctrl-Z) are passed on to the child, and the child dies
-with the command's process, so the command behaves like a plain process.
+command's process (Ctrl-C, SIGTERM, SIGHUP, Ctrl-Z) are passed on to the child, one that comes
+before the child's pid is known as soon as it is, and the child dies with the command's process, so
+the command behaves like a plain process. Help for any command, `tsk layers …` and
+`tsk template list|show` are forked too.
 
 When no launcher answers, the command runs in-process as before and starts a launcher for the next
-one. Interactive commands (`shell`, `server`, an editor) always run in-process. `TSK_LAUNCHER=0`
-turns the launcher off; it exits after `TSK_LAUNCHER_IDLE_SECONDS` (600) without a command, and a
-change of tsk's code or of the installed packages gets a new launcher (the socket's name carries
-a digest of both)."""
+one. Interactive commands (`shell`, `server`, `template edit`, an editor) always run in-process.
+`TSK_LAUNCHER=0` turns the launcher off; it exits after `TSK_LAUNCHER_IDLE_SECONDS` (600) without a
+command, and a change of tsk's code or of the installed packages gets a new launcher (the socket's
+name carries a digest of both)."""
 
 from __future__ import annotations
 
 import contextlib
+import io
+import marshal
 import os
 import signal
 import socket
 import sys
-from typing import Any
 
 # Commands whose process is quick and plain: no terminal handling of their own (the dashboard, a
-# shell, an editor) and no long life of their own (a server).
+# shell, an editor) and no long life of their own (a server). A live build display is fine: it only
+# writes to the terminal, which the child gets as its stdout and stderr.
 FORKED_COMMANDS = frozenset({"run", "add", "list", "wait", "cancel", "retry", "delete", "clean"})
+FORKED_SUBCOMMANDS = {
+    "layers": frozenset({"build", "ls", "why", "prune", "push", "pull", "lock"}),
+    "docker": frozenset({"build"}),
+    "template": frozenset({"list", "show"}),  # not `edit`: it runs $EDITOR
+}
 EDIT_FLAGS = frozenset({"-e", "--edit"})
+HELP_FLAGS = frozenset({"--help", "-h"})  # cyclopts' own; help only prints, for any command
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
@@ -47,7 +57,15 @@ def main() -> None:
 
 
 def _forkable(argv: list[str]) -> bool:
-    return bool(argv) and argv[0] in FORKED_COMMANDS and not EDIT_FLAGS & set(argv) and "--help" not in argv
+    """Whether the command line asks for a quick, plain command (or only for help)."""
+    if EDIT_FLAGS & set(argv):
+        return False
+    options = argv[:argv.index("--")] if "--" in argv else argv  # after `--`, a flag is an argument
+    if HELP_FLAGS & set(options) or not argv or (argv[0] in FORKED_SUBCOMMANDS and len(argv) == 1):
+        return True  # help: `tsk` and a bare group print it too
+    if argv[0] in FORKED_COMMANDS:
+        return True
+    return len(argv) > 1 and argv[1] in FORKED_SUBCOMMANDS.get(argv[0], ())
 
 
 # -- where the launcher listens ---------------------------------------------------------------------
@@ -99,37 +117,47 @@ def _paths(where: str, digest: str) -> tuple[str, str]:
 
 
 def _via_launcher(where: str, argv: list[str]) -> int | None:
-    """Run the command in a child of the launcher; its exit code, or None when no launcher answers."""
-    import json
-
-    sock_path, _ = _paths(where, code_digest())
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        conn.connect(sock_path)
-    except OSError:
-        conn.close()
+    """Run the command in a child of the launcher; its exit code, or None when no launcher forked one
+    (nothing ran: the command runs in-process)."""
+    relay = _Relay()  # before anything is sent: a signal from now on waits for the child, or for None
+    conn = _send_request(where, argv)
+    reader = conn.makefile("rb") if conn is not None else None
+    first = _read_line(reader) if reader is not None else []
+    if first[:1] != [b"pid"] or len(first) != 2:
+        if conn is not None:
+            conn.close()
+        relay.never_started()
         return None
-    request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ),
-                          "umask": _umask()}).encode()
-    header = len(request).to_bytes(8, "big")
-    try:
-        socket.send_fds(conn, [header], [0, 1, 2])
-        conn.sendall(request)
-        reader = conn.makefile("rb")
-        first = reader.readline().split()
-    except OSError:
-        conn.close()
-        return None
-    if first[:1] != [b"pid"]:
-        conn.close()
-        return None  # the launcher went away before forking: nothing ran, so run in-process
-    child = int(first[1])
-    _forward_signals(child)
-    last = reader.readline().split()
+    relay.started(int(first[1]))
+    assert reader is not None
+    last = _read_line(reader)
     if last[:1] == [b"exit"]:
         return int(last[1])
     print("tsk: the command's process ended without an exit code (killed?)", file=sys.stderr)
     return 1
+
+
+def _send_request(where: str, argv: list[str]) -> socket.socket | None:
+    sock_path, _ = _paths(where, code_digest())
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(sock_path)
+        # marshal, not json: both ends are the same interpreter (the socket's name says so), and
+        # json's import (with re) is ~5 ms of every command
+        request = marshal.dumps((argv, os.getcwd(), dict(os.environ), _umask()))
+        socket.send_fds(conn, [len(request).to_bytes(8, "big")], [0, 1, 2])
+        conn.sendall(request)
+    except OSError:
+        conn.close()
+        return None
+    return conn
+
+
+def _read_line(reader: io.BufferedReader) -> list[bytes]:
+    try:
+        return list(reader.readline().split())
+    except OSError:
+        return []
 
 
 def _umask() -> int:
@@ -138,27 +166,58 @@ def _umask() -> int:
     return mask
 
 
-def _forward_signals(child: int) -> None:
-    def forward(signum: int, _frame: object) -> None:
+class _Relay:
+    """Passes the signals the command's process gets on to the forked child (Ctrl-C, SIGTERM, SIGHUP,
+    Ctrl-Z and `fg`). In place before the request is sent: a signal that comes while the child's pid
+    is not known yet waits for it, and reaches the child the moment it is."""
+
+    def __init__(self) -> None:
+        self.child: int | None = None
+        self.pending: list[int] = []
+        mine = (*FORWARDED, signal.SIGTSTP, signal.SIGCONT)
+        # an ignored signal (`nohup`, `&` in a script) stays ignored, as it would in-process
+        self.previous = {sig: signal.getsignal(sig) for sig in mine if signal.getsignal(sig) != signal.SIG_IGN}
+        for sig in self.previous:
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self.child is None:
+            self.pending.append(signum)
+        else:
+            self._deliver(self.child, signum)
+
+    def _deliver(self, child: int, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(child, signum)
+            if signum == signal.SIGTSTP:  # Ctrl-Z: stop both; `fg` continues both
+                os.kill(child, signal.SIGSTOP)
+                signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTSTP)
+            elif signum == signal.SIGCONT:
+                signal.signal(signal.SIGTSTP, self._on_signal)
+                os.kill(child, signal.SIGCONT)
+            else:
+                os.kill(child, signum)
 
-    for sig in FORWARDED:
-        signal.signal(sig, forward)
+    def started(self, child: int) -> None:
+        self.child = child
+        while self.pending:
+            self._deliver(child, self.pending.pop(0))
 
-    def stop(_signum: int, _frame: object) -> None:  # Ctrl-Z: stop both; `fg` continues both
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child, signal.SIGSTOP)
-        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTSTP)
+    def never_started(self) -> None:
+        """No child ran: the process's own handling comes back, and a signal that came meanwhile
+        does what it does to a command run in-process (Ctrl-C: `tsk: interrupted`, exit 130)."""
+        for sig, handler in self.previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        for signum in self.pending:
+            if signum == signal.SIGINT:
+                from tsk.cli.main import flush_stdio, interrupted
 
-    def cont(_signum: int, _frame: object) -> None:
-        signal.signal(signal.SIGTSTP, stop)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child, signal.SIGCONT)
-
-    signal.signal(signal.SIGTSTP, stop)
-    signal.signal(signal.SIGCONT, cont)
+                code = interrupted()
+                flush_stdio()
+                os._exit(code)
+            if signum != signal.SIGCONT:
+                os.kill(os.getpid(), signum)
+        self.pending.clear()
 
 
 def _start_launcher(where: str) -> None:
@@ -169,10 +228,16 @@ def _start_launcher(where: str) -> None:
 
 def stop_launchers(where: str) -> None:
     """Stop every launcher listening in `where` (each lock file holds its launcher's pid)."""
+    import fcntl
+
     for name in os.listdir(where):
         if name.endswith(".lock"):
             with contextlib.suppress(ValueError, OSError, IndexError), open(os.path.join(where, name)) as f:
-                os.kill(int(f.read().split()[0]), signal.SIGTERM)
+                try:
+                    fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except BlockingIOError:  # a live launcher holds it: the pid is that launcher's
+                    os.kill(int(f.read().split()[0]), signal.SIGTERM)
+                # else the launcher is gone, and its pid may be another process's by now
 
 
 # -- the launcher's side ---------------------------------------------------------------------------
@@ -189,12 +254,12 @@ def serve(where: str) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return  # another launcher for this code runs (or is starting)
+    os.ftruncate(lock, 0)  # at once: while the lock is held, the pid in it is the holder's (stop_launchers)
+    os.write(lock, f"{os.getpid()}\n".encode())
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # `-m` put the launcher's working dir first; a command's imports must not see it
     _preload()
     idle = float(os.environ.get("TSK_LAUNCHER_IDLE_SECONDS", "600"))
-    os.ftruncate(lock, 0)
-    os.write(lock, f"{os.getpid()}\n".encode())
     if os.path.exists(sock_path):
         os.unlink(sock_path)  # a dead launcher's: we hold the lock, so no live one uses it
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -218,8 +283,6 @@ def serve(where: str) -> None:
 
 
 def _fork_command(listener: socket.socket, lock: int, conn: socket.socket) -> None:
-    import json
-
     conn.settimeout(10)
     try:
         header, fds, _flags, _addr = socket.recv_fds(conn, 8, 3)
@@ -232,8 +295,8 @@ def _fork_command(listener: socket.socket, lock: int, conn: socket.socket) -> No
             if not chunk:
                 raise OSError("incomplete request")
             data += chunk
-        request = json.loads(data)
-    except (OSError, ValueError):
+        request = _decode_request(data)
+    except (OSError, ValueError, EOFError, TypeError):
         conn.close()
         return
     pid = os.fork()
@@ -250,11 +313,24 @@ def _fork_command(listener: socket.socket, lock: int, conn: socket.socket) -> No
         os.close(fd)
 
 
-def _run_child(conn: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
+Request = tuple[list[str], str, dict[str, str], int]  # argv, working dir, environment, umask
+
+
+def _decode_request(data: bytes) -> Request:
+    argv, cwd, env, umask = marshal.loads(data)
+    if not (isinstance(argv, list) and all(isinstance(a, str) for a in argv) and isinstance(cwd, str)
+            and isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
+            and isinstance(umask, int)):
+        raise ValueError("malformed request")
+    return argv, cwd, env, umask
+
+
+def _run_child(conn: socket.socket, fds: list[int], request: Request) -> None:
     """In the forked child: become the command's process, run the command, report its exit code."""
     import threading
+    import time
 
-    from tsk.cli.main import flush_stdio, run
+    from tsk.cli.main import flush_stdio, interrupted, run
 
     code = 1
     try:
@@ -267,13 +343,17 @@ def _run_child(conn: socket.socket, fds: list[int], request: dict[str, Any]) -> 
         for fd in fds:
             if fd > 2:
                 os.close(fd)
-        os.chdir(str(request["cwd"]))
-        os.umask(int(request["umask"]))
+        argv, cwd, env, umask = request
+        os.chdir(cwd)
+        os.umask(umask)
         os.environ.clear()
-        os.environ.update({str(k): str(v) for k, v in request["env"].items()})
-        argv = [str(a) for a in request["argv"]]
+        os.environ.update(env)
         sys.argv = ["tsk", *argv]
         _reopen_stdio()
+        hold = os.environ.get("TSK_LAUNCHER_TEST_HOLD_SECONDS")
+        if hold:  # only tests set it: the command's process waits for the pid this long (test_launcher.py)
+            print(f"tsk: debug: command process {os.getpid()} holds its pid back", file=sys.stderr, flush=True)
+            time.sleep(float(hold))
         conn.sendall(f"pid {os.getpid()}\n".encode())
         if os.environ.get("TSK_DEBUG", "") not in ("", "0"):
             print(f"tsk: debug: command process {os.getpid()}, forked by the launcher {os.getppid()}",
@@ -288,11 +368,14 @@ def _run_child(conn: socket.socket, fds: list[int], request: dict[str, Any]) -> 
         code = run(argv)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
+    except KeyboardInterrupt:  # forwarded as soon as the pid was sent, before `run` guards the command
+        code = interrupted()
     except BaseException:
         import traceback
 
         traceback.print_exc()
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command is over: report its code, whatever comes
         flush_stdio()
         with contextlib.suppress(OSError):
             conn.sendall(f"exit {code}\n".encode())
@@ -308,18 +391,28 @@ def _reopen_stdio() -> None:
     sys.stderr = open(2, "w", encoding=enc, errors="backslashreplace", closefd=False, buffering=1)  # noqa: SIM115
 
 
+# What commands import, imported once by the launcher instead of in every command's process
+# (tests/test_launcher.py imports each, so a renamed module cannot drop out of this list unseen).
+PRELOAD = (
+    "tsk.cli.main", "tsk.cli.app", "tsk.cli.run", "tsk.cli.queue", "tsk.cli.listing", "tsk.cli.render",
+    "tsk.cli.layers", "tsk.cli.layers_remote", "tsk.cli.template", "tsk.cli.progress",
+    "tsk.engine.docker_api", "tsk.sandbox.runner", "tsk.sandbox.provision", "tsk.snapshot.take",
+    "tsk.snapshot.fetch", "tsk.layers.service", "tsk.layers.store", "tsk.layers.listing", "tsk.layers.why",
+    "tsk.queue.db", "tsk.recipes.render", "tsk.recipes.store", "tsk.recipes.prompt", "tsk.config.schema",
+    "tsk.config.load", "filelock", "diskcache", "sqlite3",
+    # what cyclopts and rich import only once they print help or a table
+    "cyclopts.help", "cyclopts.config", "docstring_parser", "rich.console", "rich.table",
+    "rich.panel",
+)
+
+
 def _preload() -> None:
-    """What a command imports, imported once here instead of in every command's process."""
     import importlib
 
-    for name in ("tsk.cli.main", "tsk.cli.app", "tsk.cli.run", "tsk.cli.queue", "tsk.cli.listing",
-                 "tsk.cli.render", "tsk.engine.docker_api", "tsk.sandbox.runner", "tsk.sandbox.provision",
-                 "tsk.snapshot.take", "tsk.snapshot.fetch", "tsk.layers.service", "tsk.layers.store", "tsk.queue.db",
-                 "tsk.recipes.render", "tsk.recipes.store", "tsk.recipes.prompt", "tsk.config.schema",
-                 "tsk.config.load", "filelock", "diskcache", "sqlite3"):
+    for name in PRELOAD:
         try:
             importlib.import_module(name)
-        except ImportError:  # a module renamed since: the command imports what it needs itself
+        except ImportError:  # the command imports what it needs itself (and a test names the module)
             continue
 
 

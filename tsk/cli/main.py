@@ -16,6 +16,19 @@ def _debug() -> bool:
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:  # before the command itself began (imports, parsing): the same as during it
+        return interrupted()
+
+
+def _dispatch(args: list[str]) -> int:
+    if args == ["--version"]:
+        # what cyclopts prints for it, without importing cyclopts (most of a `--version` otherwise)
+        from tsk import __version__
+
+        print(__version__)
+        return 0
     if _debug():
         import logging
 
@@ -50,8 +63,7 @@ def _guarded(call: Callable[[], object], passthrough: tuple[type[BaseException],
         print(f"tsk: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("tsk: interrupted", file=sys.stderr)
-        return 130
+        return interrupted()
     except Exception as exc:
         if _debug():
             raise
@@ -59,6 +71,12 @@ def _guarded(call: Callable[[], object], passthrough: tuple[type[BaseException],
               file=sys.stderr)
         return 1
     return result if isinstance(result, int) else 0
+
+
+def interrupted() -> int:
+    """Ctrl-C ends a command with this message and exit code, never a traceback."""
+    print("tsk: interrupted", file=sys.stderr)
+    return 130
 
 
 def flush_stdio() -> None:

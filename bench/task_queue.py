@@ -9,7 +9,7 @@
 2. `tsk list` over 10,000 tasks (inserted directly into a scratch database) as a whole process, and
    `tsk list --json`: median of several runs. Target: under 300 ms.
 
-Usage: .venv/bin/python bench/queue.py [--tasks 50] [--workers 1,2,4] [--rounds 7] [--json]
+Usage: .venv/bin/python bench/task_queue.py [--tasks 50] [--workers 1,2,4] [--rounds 7] [--json]
 """
 
 from __future__ import annotations
@@ -38,7 +38,16 @@ def scratch_env(root: Path) -> dict[str, str]:
     for var, sub in (("TSK_CONFIG_HOME", "config"), ("TSK_DATA_HOME", "data"), ("TSK_CACHE_HOME", "cache"),
                      ("TSK_RUNTIME_DIR", "run")):
         env[var] = str(root / sub)
+    (root / "launcher").mkdir(mode=0o700)
+    env["TSK_LAUNCHER_DIR"] = str(root / "launcher")  # a launcher of its own, stopped by `remove`
     return env
+
+
+def remove(root: Path) -> None:
+    from tsk.launcher import stop_launchers
+
+    stop_launchers(str(root / "launcher"))
+    subprocess.run(["rm", "-rf", str(root)], check=False)
 
 
 def small_repo(root: Path) -> Path:
@@ -105,7 +114,7 @@ def run_server(n_tasks: int, workers: int) -> dict[str, object]:
         "server_process_s": round(total, 3), "throughput_per_s": round(len(done) / total, 3),
         "task_median_s": round(statistics.median(t["duration"] for t in done if t["duration"]), 3)}
     result.update(overhead(root / "data" / "tsk" / "tasks.db", workers))
-    subprocess.run(["rm", "-rf", str(root)], check=False)
+    remove(root)
     return result
 
 
@@ -145,7 +154,7 @@ def list_bench(rounds: int, n: int = 10_000) -> dict[str, float]:
     t0 = time.perf_counter()
     subprocess.run([*TSK, "--version"], env=env, capture_output=True, check=True)
     out["tsk_version_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-    subprocess.run(["rm", "-rf", str(root)], check=False)
+    remove(root)
     return out
 
 
