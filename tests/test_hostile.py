@@ -108,3 +108,27 @@ def test_no_setuid_or_setgid_bit_survives(tmp_path: Path) -> None:
     clear_special_bits(tmp_path)
     assert stat.S_IMODE(f.stat().st_mode) == 0o755
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o775
+
+
+def test_the_watcher_stops_the_container_when_the_sandbox_writes_past_its_disk_limit(tmp_path: Path) -> None:
+    import time
+
+    from fakes import FakeEngine
+
+    from tsk.sandbox.supervise import Watcher, disk_check, used_bytes
+
+    (tmp_path / "upper").mkdir()
+    (tmp_path / "upper" / "big").write_bytes(b"x" * (3 << 20))
+    with (tmp_path / "upper" / "sparse").open("wb") as f:
+        f.truncate(1 << 30)  # counts as what it holds on disk, not as 1 GiB
+    assert (3 << 20) <= used_bytes([tmp_path / "upper"]) < (4 << 20)
+    eng = FakeEngine()
+    eng.add_container("tsk-task-x", labels={}, status="running")
+    fine = disk_check([tmp_path / "upper"], 8 << 20, tmp_path)
+    over = disk_check([tmp_path / "upper"], 1 << 20, tmp_path)
+    assert fine() is None and "over its disk_gb limit" in (over() or "")
+    with Watcher(eng, "tsk-task-x", [fine, over], every=0.05) as watcher:
+        deadline = time.monotonic() + 10
+        while watcher.reason is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert watcher.reason is not None and eng.stopped == ["tsk-task-x"]

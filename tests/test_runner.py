@@ -13,6 +13,7 @@ from conftest import make_repo
 from fakes import FakeBuilder, FakeEngine
 
 from tsk.context import Context
+from tsk.engine.spec import ContainerSpec
 from tsk.errors import EngineError
 from tsk.queue.control import Quiet
 from tsk.queue.db import SqliteStore
@@ -137,3 +138,46 @@ def test_an_image_pruned_between_resolving_and_creating_is_made_again(world: Wor
     assert done.status == "COMPLETE", done.error
     assert world.builder.calls == built + 1  # the agent layer, made again; nothing below it
     assert any("removed meanwhile" in n for n in world.notes)
+
+
+def test_secrets_reach_the_agent_through_a_0600_file_never_the_record_or_the_containers_env(world: World) -> None:
+    import os
+    import sqlite3
+    import stat
+
+    from conftest import trust
+
+    (world.repo / ".tsk" / "tsk.toml").write_text('stack = "default"\nagent = "exec"\nenv = [{name = "API_TOKEN", '
+                                                  'value = "s3cr3t-value"}, {name = "MODE", value = "plain"}]\n')
+    trust(world.repo)
+    world.ctx.environ["ANTHROPIC_API_KEY"] = "sk-host-key"  # an agent's key from the host's environment
+    task = create_task(world.ctx, RunRequest(instructions="true\n", agent="claude", repo=str(world.repo)), Quiet())
+    task.status = "RUNNING"
+    world.store.add(task, instructions="true\n", reason="test", owner="test")
+    tdir = model.task_dir(world.ctx.paths.data, task.id)
+    assert (tdir / "secrets.json").is_file() and stat.S_IMODE((tdir / "secrets.json").stat().st_mode) == 0o600
+    seen: dict[str, object] = {}
+
+    def look(ident: str) -> None:
+        if ident.startswith("tsk-task-"):
+            seen["spec"] = world.engine.boxes[ident].spec
+            seen["file"] = (tdir / "secrets.env").read_bytes()
+            seen["mode"] = stat.S_IMODE((tdir / "secrets.env").stat().st_mode)
+
+    world.engine.after["container_create"] = look
+    world.run(task)
+    spec = seen["spec"]
+    assert isinstance(spec, ContainerSpec)
+    assert "API_TOKEN" not in spec.env and "ANTHROPIC_API_KEY" not in spec.env and spec.env["MODE"] == "plain"
+    assert any(m.target == "/tsk/secrets.env" and m.read_only for m in spec.mounts)
+    secret_file = seen["file"]
+    assert isinstance(secret_file, bytes)
+    assert b"API_TOKEN=s3cr3t-value" in secret_file and b"ANTHROPIC_API_KEY=sk-host-key" in secret_file
+    assert seen["mode"] == 0o600
+    assert not (tdir / "secrets.env").exists() and not (tdir / "secrets.json").exists()  # gone with the task
+    for path in (tdir / "task.json", world.ctx.paths.data / "tasks.db"):
+        data = path.read_bytes()
+        assert b"s3cr3t-value" not in data and b"sk-host-key" not in data, path
+    rows = sqlite3.connect(world.ctx.paths.data / "tasks.db").execute("SELECT config FROM tasks").fetchall()
+    assert any("plain" in r[0] for r in rows)  # the rest of the env is kept
+    assert os.environ.get("ANTHROPIC_API_KEY") != "sk-host-key"

@@ -320,3 +320,27 @@ def test_lfs_objects_are_copied_only_when_they_hash_to_their_oid_and_never_throu
     assert not lfs_object(user, bad).exists() and not lfs_object(user, linked).exists()
     assert kept.read_bytes() == theirs
     assert sorted(p.name for p in (user / "lfs").rglob("*") if p.is_file()) == sorted([oid[good], oid[theirs]])
+
+
+def test_a_sparse_or_oversized_lfs_object_is_never_expanded_on_the_host(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from tsk.snapshot import lfs
+
+    task, user = tmp_path / "task", tmp_path / "user"
+    oid = "a" * 64
+    obj = task / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
+    obj.parent.mkdir(parents=True)
+    with obj.open("wb") as f:  # no block on disk, 1 GiB of zeros when read
+        f.truncate(1 << 30)
+    res = lfs.copy_objects(task, user, [oid])
+    assert res.copied == () and res.refused and "sparse" in res.refused[0]
+    assert not (user / "lfs" / "objects" / oid[:2] / oid[2:4] / oid).exists()
+    assert any("never a sparse file" in n for n in res.notes("store"))
+
+    monkeypatch.setattr(lfs, "OBJECT_MAX", 10)
+    data = b"0123456789abcdef"
+    import hashlib
+    big = hashlib.sha256(data).hexdigest()
+    path = task / "lfs" / "objects" / big[:2] / big[2:4] / big
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    assert lfs.copy_objects(task, user, [big]).refused == (f"{big[:12]}: too big (16 bytes)",)

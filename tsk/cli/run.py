@@ -2,34 +2,41 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
 
 from cyclopts import Parameter
 
+from tsk import interrupt
 from tsk.cli.render import emit_json
 from tsk.context import Context
 from tsk.text import printable
 
 
 class TerminalRun:
-    """Renders a run for people: build progress, phase timings, the agent's events."""
+    """Renders a run for people: build progress, phase timings, the agent's events. A terminal that went
+    away (SIGHUP: its window closed) stops taking output; the task still ends properly."""
 
     def __init__(self, quiet: bool = False) -> None:
         self.quiet = quiet
 
+    def _print(self, text: str, *, err: bool = False) -> None:
+        if self.quiet:
+            return
+        with contextlib.suppress(OSError, ValueError):  # EIO or EPIPE: nobody is reading any more
+            print(text, file=sys.stderr if err else sys.stdout, flush=True)
+
     def phase(self, name: str, seconds: float) -> None:
-        if not self.quiet and seconds >= 0.5:
-            print(f"tsk: {name} took {seconds:.1f}s", file=sys.stderr, flush=True)
+        if seconds >= 0.5:
+            self._print(f"tsk: {name} took {seconds:.1f}s", err=True)
 
     def line(self, text: str) -> None:
-        if not self.quiet:
-            print(printable(text), flush=True)
+        self._print(printable(text))
 
     def note(self, text: str) -> None:
-        if not self.quiet:
-            print(f"tsk: {printable(text)}", file=sys.stderr, flush=True)
+        self._print(f"tsk: {printable(text)}", err=True)
 
     def build_events(self):  # type: ignore[no-untyped-def]
         from tsk.cli.progress import BuildProgress
@@ -96,6 +103,7 @@ def run(
     from tsk.queue.stores import open_store
     from tsk.sandbox.runner import RunRequest, run_task
 
+    interrupt.install("tsk run")  # SIGTERM and SIGHUP cancel the task as Ctrl-C does, keeping its work
     ctx = Context()
     ctx.warm_engine()
     repo_dir = ctx.find_repo(None if repo is None else Path(repo))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from tsk import interrupt
 from tsk.cli.run import AgentOpt, BranchOpt, NameOpt, NoIsolation, ProjectOpt, RepoOpt, StackOpt, SudoOpt, TerminalRun
 from tsk.context import Context
 from tsk.errors import UsageError
@@ -28,6 +29,7 @@ def shell(
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("tsk shell needs a terminal", hint="run it from an interactive terminal, or use tsk run")
+    interrupt.install("tsk shell")  # a closed terminal (SIGHUP) or SIGTERM ends the task, keeping its work
     ctx = Context()
     repo_dir = ctx.find_repo(None if repo is None else Path(repo))
     req = RunRequest(instructions="(interactive shell)\n", type="shell", name=name or "shell", repo=str(repo_dir),

@@ -23,6 +23,7 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def check_settings(settings: ProjectSettings, loc: Loc, path: str | None) -> None:
     _positive(settings.memory_gb, (*loc, "memory_gb"), path)
     _positive(settings.cpu, (*loc, "cpu"), path)
+    _positive(settings.disk_gb, (*loc, "disk_gb"), path)
     if settings.pids_limit is not None and settings.pids_limit < 16:
         raise ConfigError(f"{at((*loc, 'pids_limit'))} must be at least 16 (a shell, git and the agent need some), "
                           f"got {settings.pids_limit}", path=path)

@@ -46,6 +46,7 @@ class ProjectSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     memory_gb: float | None = None
     cpu: float | None = None
     pids_limit: int | None = None  # processes and threads the sandbox may have at once
+    disk_gb: float | None = None  # what the sandbox may write to the host's disk
     setup: str | None = None
     stack_config: dict[str, SlotConfig] | None = None
     agent_config: dict[str, SlotConfig] | None = None
@@ -95,7 +96,8 @@ class ResolvedConfig(msgspec.Struct, frozen=True, kw_only=True):
     stack_detected: bool
     memory_gb: float
     cpu: float
-    pids_limit: int = 4096  # a default: configs stored with tasks queued before it existed
+    pids_limit: int = 4096  # defaults: configs stored with tasks queued before these existed
+    disk_gb: float = 20.0
     setup: str | None
     stack_config: dict[str, SlotConfig]
     agent_config: dict[str, SlotConfig]

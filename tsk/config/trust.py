@@ -65,7 +65,7 @@ def widening_keys(project: ProjectFile, user: UserFile, project_name: str) -> li
     if project.agent is not None and project.agent not in BUILT_IN_AGENTS and project.agent not in user_agents:
         keys.append("agent")
     own = (user.project or {}).get(project_name)
-    for name, default in (("memory_gb", 12.0), ("cpu", 8.0), ("pids_limit", 4096)):
+    for name, default in (("memory_gb", 12.0), ("cpu", 8.0), ("pids_limit", 4096), ("disk_gb", 20.0)):
         value = getattr(project, name)
         if value is None or (own is not None and getattr(own, name) is not None):
             continue  # unset here, or the user's [project.X] decides it

@@ -50,9 +50,19 @@ def interactive(argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[st
     args = [str(a) for a in argv]
     log.debug("interactive %s (cwd=%s)", args, cwd)
     try:
-        return subprocess.call(args, cwd=cwd, env=None if env is None else dict(env))
+        child = subprocess.Popen(args, cwd=cwd, env=None if env is None else dict(env))
     except FileNotFoundError as exc:
         raise TskError(f"`{args[0]}` is not installed or not on PATH", hint="install it, or set $EDITOR") from exc
+    try:
+        return child.wait()
+    except BaseException:  # tsk is stopping (a signal): the child must not hold it up
+        child.terminate()
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise
 
 
 def spawn_detached(argv: Sequence[str], *, cwd: str) -> None:

@@ -19,6 +19,7 @@ from tsk.tasks.owner import owner_alive
 from tsk.tasks.store import ACTIVE, ENDED, Conflict, TaskStore
 
 if TYPE_CHECKING:
+    from tsk.config.schema import ResolvedConfig
     from tsk.context import Context
     from tsk.sandbox.runner import RunEvents, RunRequest
 
@@ -200,7 +201,7 @@ def retry(ctx: Context, refs: list[str], *, children: bool = True) -> list[Outco
     """A new task from each old one's instructions and config (a fresh snapshot of the repo). Unless
     `children` is False, its descendants follow: a waiting one is re-linked to the new task, an ended one
     is recreated with its parents mapped to the new tasks."""
-    from tsk.sandbox.runner import RunRequest, create_task, task_config
+    from tsk.sandbox.runner import RunRequest, create_task
 
     store = open_store(ctx)
     out: list[Outcome] = []
@@ -229,7 +230,7 @@ def retry(ctx: Context, refs: list[str], *, children: bool = True) -> list[Outco
                 parents = tuple(mapping.get(p, p) for p in o.parents)
                 req = RunRequest(instructions=store.instructions(oid), type=o.type, name=o.name, repo=o.repo,
                                  agent=o.agent, from_branch=o.from_branch, network_isolation=o.network_isolation)
-                new = create_task(ctx, req, Quiet(), parents=parents, cfg=task_config(o))
+                new = create_task(ctx, req, Quiet(), parents=parents, cfg=_with_secrets(ctx, o))
                 new.retry_of = oid
                 store.add(new, instructions=req.instructions, reason=f"retry of {oid}")
                 mapping[oid] = new.id
@@ -238,6 +239,24 @@ def retry(ctx: Context, refs: list[str], *, children: bool = True) -> list[Outco
         return out
     finally:
         store.close()
+
+
+def _with_secrets(ctx: Context, old: Task) -> ResolvedConfig:
+    """A retry runs with the old task's config; the secret env values its record hides come from the
+    old task dir while it waits, else from the user's config as it is now (they were never stored)."""
+    from pathlib import Path
+
+    from tsk.sandbox import secrets
+    from tsk.sandbox.runner import task_config
+
+    cfg = task_config(old)
+    values = secrets.load(model.task_dir(ctx.paths.data, old.id))
+    cfg, missing = secrets.fill(cfg, values)
+    if missing:
+        with contextlib.suppress(TskError):  # the repo or its config may be gone: the run says what is unset
+            now = {v.name: v.value for v in ctx.config(Path(old.repo), project=old.project).env}
+            cfg, _ = secrets.fill(cfg, now)
+    return cfg
 
 
 def delete(ctx: Context, refs: list[str], *, timeout: float = 120) -> list[Outcome]:

@@ -5,13 +5,14 @@ dirs (other users, other test runs) share the engine, and their ids are not in o
 from __future__ import annotations
 
 import contextlib
-import shutil
 import time
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from tsk.errors import TskError
+from tsk.files import remove_tree
+from tsk.sandbox import secrets
 from tsk.tasks import model
 from tsk.tasks.owner import owner_alive
 from tsk.tasks.store import Conflict, TaskStore
@@ -85,7 +86,8 @@ def recover(ctx: Context, store: TaskStore) -> RecoveryReport:
                 fetch_work(task, tdir)  # partial work, if the git dir survived
         report.removed += remove_task_objects(engine, task.id)
         for sub in ("upper", "work", "git", "changes"):
-            shutil.rmtree(tdir / sub, ignore_errors=True)
+            remove_tree(tdir / sub)
+        secrets.forget(tdir)
         task.finished = time.time()
         task.status = "FAILED"
         with contextlib.suppress(Conflict):

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 import msgspec
 
 from tsk.errors import TskError
+from tsk.holds import hold
 from tsk.queue import control
 from tsk.queue.stores import open_store
 from tsk.tasks.owner import owner_id
@@ -181,6 +182,7 @@ class Server:
         ctx = Context(environ=self.ctx.environ, cwd=self.ctx.cwd)
         store = open_store(ctx)
         try:
+            hold(ctx.environ, "claimed")
             task = store.get(task_id)
             if task is None:
                 return

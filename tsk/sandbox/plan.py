@@ -14,6 +14,7 @@ import msgspec
 from tsk.agents.base import AGENT_HOME
 from tsk.engine.spec import ContainerSpec, Mount
 from tsk.sandbox.proxy import PROXY_ADDR, PROXY_HOST, PROXY_PORT, TASK_LABEL, ProxyPlan, task_mount
+from tsk.sandbox.secrets import RUNTIME as secrets_file
 from tsk.sandbox.stream import LOG_MAX
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 INSTRUCTIONS = "/tsk/instructions.md"
 OUTPUT = "/tsk/output"
 RUN_SCRIPT = "/tsk/run.sh"
+SECRETS = "/tsk/secrets.env"  # API keys and secret env values: read by the run script, not in the container's env
 
 
 SANDBOX_UID = 1000  # the image's `agent` user (layers/base): who runs the agent when tsk runs as root
@@ -61,6 +63,7 @@ def run_script(*, agent_argv: list[str], prepare: str, baseline: str, commit: st
         "stopping=",
         "child=",
         "trap 'stopping=1; [ -n \"$child\" ] && kill -TERM \"$child\" 2>/dev/null' TERM INT",
+        f"if [ -f {SECRETS} ]; then set -a; . {SECRETS}; set +a; fi",
         forward or ":",
         "(",  # a subshell: the snippet's `set -e` and `cd` must not leak into this script
         prepare,
@@ -102,7 +105,8 @@ def container_env(cfg: ResolvedConfig, *, agent_env: Mapping[str, str], host: Ho
 
 
 def container_mounts(cfg: ResolvedConfig, *, volume: str, task_dir: Path, git_dir: str, changes_dir: str,
-                     ro_mounts: tuple[str, ...], project: str, proxy: ProxyPlan | None) -> tuple[Mount, ...]:
+                     ro_mounts: tuple[str, ...], project: str, proxy: ProxyPlan | None,
+                     secrets: bool = False) -> tuple[Mount, ...]:
     wd = workdir(project)
     mounts = [
         Mount(type="volume", source=volume, target=wd),
@@ -114,6 +118,8 @@ def container_mounts(cfg: ResolvedConfig, *, volume: str, task_dir: Path, git_di
         Mount(type="bind", source=str(task_dir / "home"), target=AGENT_HOME),
     ]
     mounts += [Mount(type="bind", source=p, target=p, read_only=True) for p in ro_mounts]
+    if secrets:
+        mounts.append(Mount(type="bind", source=str(task_dir / secrets_file), target=SECRETS, read_only=True))
     if proxy is not None:
         mounts.append(task_mount(proxy))
     for v in cfg.volumes:

@@ -17,9 +17,12 @@ import msgspec
 
 from tsk.agents import get_agent
 from tsk.agents.base import AGENT_HOME, Agent, CredentialFile
+from tsk.config.secrets import is_secret
 from tsk.errors import ImageMissing, TskError
 from tsk.files import chown_tree, clear_special_bits, real_dir, remove_tree, write_private
+from tsk.holds import hold
 from tsk.sandbox import plan as sandbox_plan
+from tsk.sandbox import secrets
 from tsk.sandbox.proxy import ProxyPlan, ensure_proxy, plan_proxy, reap_idle, task_forward_script, touch
 from tsk.tasks.model import Task
 
@@ -67,8 +70,9 @@ def hand_over(tdir: Path, snap: Snapshot, uid: int, gid: int) -> None:
     tree = Path(snap.checkout_tree)
     if tree.stat().st_uid != uid:
         chown_tree(tree, uid, gid)
-    for name in ("instructions.md", "run.sh"):
-        os.lchown(tdir / name, uid, gid)
+    for name in ("instructions.md", "run.sh", secrets.RUNTIME):
+        if (tdir / name).is_file():
+            os.lchown(tdir / name, uid, gid)
     for sub in ("output", "home", "git", "changes", "upper"):
         if (tdir / sub).is_dir():
             chown_tree(tdir / sub, uid, gid)
@@ -126,7 +130,11 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool)
 
     task, tdir, task_id = made.task, Path(made.task_dir), made.task.id
     repo = Path(task.repo)
-    cfg = task_config(task)
+    cfg, missing = secrets.fill(task_config(task), secrets.load(tdir))
+    for name in missing:
+        ui.note(f"env {name} has no value here: it is a secret, kept out of the task's record, and its value "
+                "was not found with the task (retried from a task that had ended?); it is left unset")
+    cfg = msgspec.structs.replace(cfg, env=tuple(v for v in cfg.env if v.name not in missing))
     agent = made.agent
     snap = load_snapshot(tdir)
     request = service.TargetRequest(repo=str(repo), stacks=(cfg.stack,), agents=(cfg.agent,))
@@ -155,16 +163,20 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool)
             forward=task_forward_script(pplan.host_ports) if pplan is not None else "",
             merge_stderr=not agent.structured_output, interactive=interactive)
         write_private(tdir / "run.sh", script.encode())
+        env = sandbox_plan.container_env(cfg, agent_env=agent.env(ctx.environ), host=host, task_id=task_id,
+                                         isolated=pplan is not None)
+        hidden = {k: v for k, v in env.items() if is_secret(k)}
+        env = {k: v for k, v in env.items() if k not in hidden}
+        if hidden:
+            write_private(tdir / secrets.RUNTIME, secrets.env_file(hidden))
         volume = made.volume = f"tsk-task-{task_id}"
         engine = ctx.engine
         engine.volume_create(volume, driver_opts=overlay_volume_opts(snap, tdir),
                              labels={"dev.tsk.kind": "task-volume", "dev.tsk.task": task_id})
         hand_over(tdir, snap, host.uid, host.gid)
-        env = sandbox_plan.container_env(cfg, agent_env=agent.env(ctx.environ), host=host, task_id=task_id,
-                                         isolated=pplan is not None)
         mounts = sandbox_plan.container_mounts(cfg, volume=volume, task_dir=tdir, git_dir=snap.git_dir,
                                                changes_dir=snap.changes_dir, ro_mounts=snap.ro_mounts,
-                                               project=cfg.project, proxy=pplan)
+                                               project=cfg.project, proxy=pplan, secrets=bool(hidden))
         spec = sandbox_plan.container_spec(cfg, task_id=task_id, image=image, env=env, mounts=mounts, host=host,
                                            proxy=pplan, project=cfg.project, sudo=cfg.sudo,
                                            privileged=cfg.privileged, interactive=interactive)
@@ -174,6 +186,7 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool)
             ui.note(f"the image {image} was removed meanwhile; making it again")
             service.ensure(ctx, request, cfg, store)
             made.container = engine.container_create(spec)
+        hold(ctx.environ, "created")
     if pplan is not None:
         with timed(task, "proxy", ui):
             reused = ensure_proxy(engine, pplan, ctx.paths.runtime)
@@ -193,6 +206,7 @@ def cleanup(ctx: Context, p: Prepared) -> None:
     for sub in ("upper", "work", "git", "changes"):
         remove_tree(tdir / sub)
     remove_credentials(tdir / "home", p.credentials)
+    (tdir / secrets.RUNTIME).unlink(missing_ok=True)
     for sub in ("home", "output"):  # what stays of the sandbox's writing: no setuid or setgid bit survives
         clear_special_bits(tdir / sub)
     if p.proxy is not None:

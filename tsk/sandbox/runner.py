@@ -13,12 +13,16 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from tsk import interrupt
 from tsk.agents.base import AgentResult
 from tsk.agents.events import Message, encode_event, render
 from tsk.errors import TskError
 from tsk.files import read_bounded, write_private
+from tsk.holds import hold
+from tsk.sandbox import secrets
 from tsk.sandbox.provision import Prepared, RunEvents, agent_for, cleanup, provision, task_config, timed
 from tsk.sandbox.stream import LOG_MAX, CappedLog, Kept, lines, log_note
+from tsk.sandbox.supervise import Watcher, disk_check
 from tsk.tasks import model
 from tsk.tasks.model import Task
 from tsk.tasks.owner import owner_id
@@ -64,14 +68,16 @@ def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[
         cli = ProjectSettings(agent=req.agent, stack=req.stack, sudo=req.sudo, privileged=req.privileged)
         cfg = ctx.config(repo, cli=cli, project=req.project)
     agent = agent_for(cfg)  # an unknown agent is refused at add time, with the list of known ones
+    stored, hidden = secrets.split(cfg)  # secret env values never go into the task's record
     task_id = model.new_id()
     first_line = next((ln for ln in req.instructions.splitlines() if ln.strip()), "")
     name = model.slug(req.name or first_line or "task")
     task = Task(id=task_id, name=name, type=req.type, agent=cfg.agent, stack=cfg.stack, project=cfg.project,
                 repo=str(repo), branch=f"tsk/{req.type}/{name}/{task_id}", created=time.time(),
                 from_branch=req.from_branch, network_isolation=req.network_isolation,
-                config=msgspec.to_builtins(cfg), parents=parents, status="WAITING" if parents else "QUEUED")
+                config=msgspec.to_builtins(stored), parents=parents, status="WAITING" if parents else "QUEUED")
     tdir = model.make_task_dir(ctx.paths.data, task_id, agent.home_dirs)
+    secrets.save(tdir, hidden)
     write_private(tdir / "instructions.md", req.instructions.encode())
     if not parents:
         try:
@@ -119,14 +125,20 @@ def execute(ctx: Context, task: Task, ui: RunEvents, store: RunStore, *,
             store.save(task)
             with timed(task, "container_start", ui):
                 engine.container_start(p.container)
+            hold(ctx.environ, "started")
             # `tsk cancel` sets the flag, then stops the container: checked after the start, one of
             # the two sees the other
             cancel = store.cancel_requested(task.id)
             if cancel is not None:
                 engine.container_stop(p.container, timeout=20)
             t0 = time.perf_counter()
+            cfg = task_config(task)
+            disk = disk_check([tdir / d for d in ("upper", "git", "home", "output")], int(cfg.disk_gb * (1 << 30)),
+                              ctx.paths.data)
+            watcher = Watcher(engine, p.container, [disk])
             try:
-                with model.raw_log(tdir).open("ab") as raw_file, model.agent_log(tdir).open("ab") as log_file:
+                with watcher, \
+                        model.raw_log(tdir).open("ab") as raw_file, model.agent_log(tdir).open("ab") as log_file:
                     raw = CappedLog(raw_file)
                     log = CappedLog(log_file, note=log_note(f"the log stops here: it reached {LOG_MAX >> 20} MB; "
                                                             "the agent's output went on"))
@@ -134,39 +146,46 @@ def execute(ctx: Context, task: Task, ui: RunEvents, store: RunStore, *,
                         kept.add(event)
                         log.write(encode_event(event) + b"\n")
                         ui.line(render(event))
-            except KeyboardInterrupt:
-                cancel = "cancelled by the user"
+            except KeyboardInterrupt as exc:
+                cancel = interrupt.reason_of(exc)
                 ui.note("cancelling: stopping the sandbox; its work so far still comes back")
-                engine.container_stop(p.container, timeout=20)
-            exit_code = engine.container_wait(p.container)
-            _inner_timings(task, tdir, time.perf_counter() - t0, ui)
-            result: AgentResult = p.agent.result(kept.events, exit_code)
-            cancel = cancel or store.cancel_requested(task.id)
-            with timed(task, "fetch", ui):
-                notes = fetch_work(task, tdir)
-            for note in notes:
-                ui.note(note)
-            task.summary = _with_notes(result.summary, notes)
+                with interrupt.deferred():
+                    engine.container_stop(p.container, timeout=20)
+            with interrupt.deferred():  # once the agent has ended, its work comes back whatever arrives
+                exit_code = engine.container_wait(p.container)
+                _inner_timings(task, tdir, time.perf_counter() - t0, ui)
+                result: AgentResult = p.agent.result(kept.events, exit_code)
+                cancel = cancel or store.cancel_requested(task.id)
+                if watcher.reason is not None and cancel is None:
+                    ui.note(f"the sandbox was stopped: {watcher.reason}")
+                    result = AgentResult(success=False, summary=result.summary, error=f"stopped: {watcher.reason}")
+                with timed(task, "fetch", ui):
+                    notes = fetch_work(task, tdir)
+                hold(ctx.environ, "fetched")
+                for note in notes:
+                    ui.note(note)
+                task.summary = _with_notes(result.summary, notes)
         if cancel is not None:
             task.status, task.error = "CANCELLED", cancel
         elif result.success:
             task.status = "COMPLETE"
         else:
             task.status, task.error = "FAILED", result.error or f"the agent exited with code {exit_code}"
-    except KeyboardInterrupt:
-        task.status, task.error = "CANCELLED", "cancelled by the user"
+    except KeyboardInterrupt as exc:
+        task.status, task.error = "CANCELLED", interrupt.reason_of(exc)
     except TskError as exc:
         task.status, task.error = "FAILED", exc.message
     except Exception as exc:  # a bug must not leave the task RUNNING: record it, say what it was
         task.status, task.error = "FAILED", f"{type(exc).__name__}: {exc}"
     finally:
-        task.finished = time.time()
-        if str(task.status) == "RUNNING":  # left by something not caught above (SystemExit)
-            task.status, task.error = "FAILED", task.error or "interrupted"
-        if p is not None:
-            with timed(task, "cleanup", ui):
-                _cleanup_noting(ctx, p, ui)
-        _record_end(store, task, tdir)
+        with interrupt.deferred():
+            task.finished = time.time()
+            if str(task.status) == "RUNNING":  # left by something not caught above (SystemExit)
+                task.status, task.error = "FAILED", task.error or "interrupted"
+            if p is not None:
+                with timed(task, "cleanup", ui):
+                    _cleanup_noting(ctx, p, ui)
+            _record_end(store, task, tdir)
     if setup_error is not None and raise_setup_errors:
         raise setup_error
     return RunResult(task=task, exit_code=0 if task.status == "COMPLETE" else 1)
@@ -182,6 +201,7 @@ def _cleanup_noting(ctx: Context, p: Prepared, ui: RunEvents) -> None:
 
 
 def _record_end(store: RunStore, task: Task, tdir: Path) -> None:
+    secrets.forget(tdir)  # the task has ended: its secrets have no more use
     try:
         store.transition(task.id, task.status, task.error or task.summary or "done", task=task,
                          allowed=("RUNNING",))
@@ -259,24 +279,40 @@ def shell_task(ctx: Context, req: RunRequest, ui: RunEvents, store: RunStore) ->
             raise
         task.started = time.time()
         store.save(task)
+        stopped: str | None = None
+        code = 0
         with timed(task, "shell", ui):
-            # The docker CLI owns terminal handling (raw mode, resize on SIGWINCH) for an attached tty.
-            code = proc.interactive(["docker", "start", "--attach", "--interactive", p.container])
-        with timed(task, "fetch", ui):
-            notes = fetch_work(task, tdir)
-        for note in notes:
-            ui.note(note)
-        task.status = "COMPLETE"
-        task.summary = _with_notes(f"the shell exited with code {code}" if code not in (0, 130) else None, notes)
+            try:
+                # The docker CLI owns terminal handling (raw mode, resize on SIGWINCH) for an attached tty.
+                code = proc.interactive(["docker", "start", "--attach", "--interactive", p.container])
+            except KeyboardInterrupt as exc:  # SIGHUP (the terminal closed) or SIGTERM: stop, keep the work
+                stopped = interrupt.reason_of(exc)
+                with interrupt.deferred():
+                    ctx.engine.container_stop(p.container, timeout=20)
+        with interrupt.deferred():
+            ctx.engine.container_wait(p.container)
+            with timed(task, "fetch", ui):
+                notes = fetch_work(task, tdir)
+            for note in notes:
+                ui.note(note)
+            if stopped is not None:
+                task.status, task.error = "CANCELLED", stopped
+            else:
+                task.status = "COMPLETE"
+            shell_end = f"the shell exited with code {code}" if code not in (0, 130) else None
+            task.summary = _with_notes(shell_end, notes)
     except TskError as exc:
         task.status, task.error = "FAILED", exc.message
         if not task.started:
             raise
+    except KeyboardInterrupt as exc:  # a signal before the shell started
+        task.status, task.error = "CANCELLED", interrupt.reason_of(exc)
     finally:
-        task.finished = time.time()
-        if task.status == "RUNNING":
-            task.status, task.error = "CANCELLED", "interrupted"
-        with timed(task, "cleanup", ui):
-            _cleanup_noting(ctx, p, ui)
-        _record_end(store, task, tdir)
+        with interrupt.deferred():
+            task.finished = time.time()
+            if task.status == "RUNNING":
+                task.status, task.error = "CANCELLED", "interrupted"
+            with timed(task, "cleanup", ui):
+                _cleanup_noting(ctx, p, ui)
+            _record_end(store, task, tdir)
     return RunResult(task=task, exit_code=0 if task.status == "COMPLETE" else 1)

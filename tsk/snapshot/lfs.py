@@ -22,6 +22,8 @@ from tsk.files import real_dir
 from tsk.snapshot.git import TASK_GIT_TIMEOUT, git
 
 POINTER_MAX = 1024  # git-lfs never reads a blob this big as a pointer
+OBJECT_MAX = 2 << 30  # one object copied back at most; the sandbox decides how big its files are
+TOTAL_MAX = 8 << 30  # all of one task's objects together
 _POINTER = re.compile(rb"\Aversion https://(?:git-lfs|hawser)\.github\.com/spec/v1\n"
                       rb"(?:.*\n)*?oid sha256:([0-9a-f]{64})\n")
 _CHUNK = 1 << 20
@@ -33,6 +35,7 @@ class LfsCopy(msgspec.Struct, frozen=True, kw_only=True):
     missing: tuple[str, ...] = ()  # pointed to, but not in the sandbox's store either
     corrupt: tuple[str, ...] = ()  # the sandbox's file does not hash to its oid
     errors: tuple[str, ...] = ()  # could not be written: what the OS said
+    refused: tuple[str, ...] = ()  # too big, sparse, or past the task's total: not copied
 
     def notes(self, store: str) -> list[str]:
         """What the user should know about the objects that did not come back into `store`."""
@@ -45,6 +48,9 @@ class LfsCopy(msgspec.Struct, frozen=True, kw_only=True):
                        "does not match its oid; not copied")
         if self.errors:
             out.append(f"git-lfs object(s) could not be copied into {store}: {'; '.join(self.errors)}")
+        if self.refused:
+            out.append(f"git-lfs object(s) not copied into {store}: {'; '.join(self.refused)} (at most "
+                       f"{OBJECT_MAX >> 30} GiB each and {TOTAL_MAX >> 30} GiB per task; never a sparse file)")
         return out
 
 
@@ -85,7 +91,9 @@ def copy_objects(task_git_dir: Path, dest_common_dir: Path, oids: Iterable[str])
     missing: list[str] = []
     corrupt: list[str] = []
     errors: list[str] = []
+    refused: list[str] = []
     present = 0
+    budget = [TOTAL_MAX]
     for oid in oids:
         rel = f"lfs/objects/{oid[:2]}/{oid[2:4]}"
         dest = dest_common_dir / rel / oid
@@ -94,9 +102,12 @@ def copy_objects(task_git_dir: Path, dest_common_dir: Path, oids: Iterable[str])
             continue
         src_dir = real_dir(task_git_dir, rel)
         try:
-            result = _copy_checked(src_dir / oid, dest, oid) if src_dir is not None else None
+            result = _copy_checked(src_dir / oid, dest, oid, budget) if src_dir is not None else None
         except OSError as exc:  # the branch is already back: say what is missing, do not fail the task
             errors.append(f"{oid[:12]}: {exc}")
+            continue
+        except _Refused as exc:
+            refused.append(f"{oid[:12]}: {exc}")
             continue
         if result is None:
             missing.append(oid)
@@ -105,19 +116,32 @@ def copy_objects(task_git_dir: Path, dest_common_dir: Path, oids: Iterable[str])
         else:
             corrupt.append(oid)
     return LfsCopy(copied=tuple(copied), present=present, missing=tuple(missing), corrupt=tuple(corrupt),
-                   errors=tuple(errors))
+                   errors=tuple(errors), refused=tuple(refused))
 
 
-def _copy_checked(src: Path, dest: Path, oid: str) -> bool | None:
+class _Refused(Exception):
+    """An object the sandbox made that tsk will not copy (see OBJECT_MAX, TOTAL_MAX)."""
+
+
+def _copy_checked(src: Path, dest: Path, oid: str, budget: list[int]) -> bool | None:
     """True when copied (or found there meanwhile), False when the content does not match `oid`, None
-    when the sandbox has no such regular file."""
+    when the sandbox has no such regular file; _Refused when it is too big or sparse (a file of a few
+    blocks that reads as terabytes of zeros must not be expanded on the host)."""
     try:
         fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as fin:
-        if not stat.S_ISREG(os.fstat(fin.fileno()).st_mode):
+        st = os.fstat(fin.fileno())
+        if not stat.S_ISREG(st.st_mode):
             return None
+        if st.st_size > OBJECT_MAX:
+            raise _Refused(f"too big ({st.st_size} bytes)")
+        if st.st_blocks * 512 + (64 << 10) < st.st_size:
+            raise _Refused(f"sparse ({st.st_size >> 20} MiB in {st.st_blocks * 512 >> 20} MiB of disk)")
+        if st.st_size > budget[0]:
+            raise _Refused("past the task's total")
+        budget[0] -= st.st_size
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{oid}.tsk-{uuid.uuid4().hex[:8]}")
         try:
