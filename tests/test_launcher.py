@@ -314,3 +314,88 @@ def test_a_ctrl_c_while_a_launcher_never_forks_ends_the_command_as_in_process(la
     assert proc.returncode == 130, err
     assert err == "tsk: interrupted\n" and out == ""
     assert not list(launcher_dir.glob("*.lock")), "it went on to start a launcher after the Ctrl-C"
+
+
+# -- who may use the launcher ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("wrapper", [["setpriv", "--no-new-privs"], ["unshare", "--user", "--map-root-user"]])
+def test_a_caller_confined_otherwise_runs_the_command_itself(launcher_dir: Path, tmp_path: Path,
+                                                              wrapper: list[str]) -> None:
+    """A process under no-new-privileges, or in other namespaces (a sandbox sharing the socket), must not
+    get an unconfined child of the launcher: the launcher tells it to run the command in-process."""
+    repo = make_repo(tmp_path / "repo")
+    run_tsk("list", cwd=repo)
+    pid = _launcher_pid(launcher_dir)
+    plain = run_tsk("list", cwd=repo, env={"TSK_DEBUG": "1"})
+    assert _forked_by(plain.stderr) == pid  # an unconfined caller is forked
+    confined = subprocess.run([*wrapper, *TSK, "list"], cwd=repo, capture_output=True, text=True,
+                              env={**os.environ, "TSK_DEBUG": "1"}, check=False)
+    assert confined.returncode == 0, confined.stderr
+    assert _forked_by(confined.stderr) is None and "task(s)" in confined.stdout
+    assert _launcher_pid(launcher_dir) == pid  # and no second launcher was started for it
+
+
+def test_another_user_is_refused_and_a_malformed_request_keeps_none_of_its_fds(tmp_path: Path) -> None:
+    import socket
+    import tempfile
+
+    from tsk.launcher import _fork_command, confinement, peer_verdict
+
+    shared = Path(tempfile.mkdtemp(prefix="tsk-peer-", dir="/tmp"))  # tmp_path's parents are closed to others
+    shared.chmod(0o777)
+    path = str(shared / "s.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    os.chmod(path, 0o777)
+    listener.listen(1)
+    listener.settimeout(20)
+    child = os.fork()
+    if child == 0:  # another user of this host, reaching the socket
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            time.sleep(5)
+        finally:
+            os._exit(0)
+    try:
+        conn, _ = listener.accept()
+        assert peer_verdict(conn, confinement(os.getpid())) == "refuse"
+        conn.close()
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+
+    # ours, with a garbled body: every fd it passed is closed again (a leaked write end keeps a pipe open)
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.connect(path)
+    conn, _ = listener.accept()
+    r, w = os.pipe()
+    socket.send_fds(client, [(16).to_bytes(8, "big")], [w, w, w])
+    os.close(w)
+    client.sendall(b"not marshal data")
+    _fork_command(listener, os.open(os.devnull, os.O_RDONLY), conn, confinement(os.getpid()))
+    os.set_blocking(r, False)
+    assert os.read(r, 1) == b""  # EOF: no write end is left open anywhere
+    client.close()
+    listener.close()
+    shutil.rmtree(shared)
+
+
+def test_the_tmp_fallback_runtime_dir_must_be_private_and_ours(tmp_path: Path) -> None:
+    from tsk.context import _check_shared_runtime
+    from tsk.errors import TskError
+    from tsk.paths import Paths
+
+    assert Paths.from_env({"HOME": str(tmp_path)}).runtime_shared
+    assert not Paths.from_env({"HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path)}).runtime_shared
+    _check_shared_runtime(tmp_path / "fresh")  # made, 0700
+    assert oct((tmp_path / "fresh").stat().st_mode & 0o777) == "0o700"
+    (tmp_path / "open").mkdir(mode=0o777)
+    (tmp_path / "open").chmod(0o777)
+    (tmp_path / "link").symlink_to(tmp_path / "fresh")
+    for bad in ("open", "link"):
+        with pytest.raises(TskError, match="not a private directory"):
+            _check_shared_runtime(tmp_path / bad)

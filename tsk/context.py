@@ -30,6 +30,8 @@ class Context:
     ) -> None:
         self.environ = dict(os.environ if environ is None else environ)
         self.paths = Paths.from_env(self.environ)
+        if self.paths.runtime_shared:
+            _check_shared_runtime(self.paths.runtime.parent)
         self.cwd = cwd or Path.cwd()
         self._engine = engine
         self._builder = builder
@@ -90,3 +92,14 @@ class Context:
         from tsk.config import load_config
 
         return load_config(repo, self.paths, cli=cli, project=project)
+
+
+def _check_shared_runtime(base: Path) -> None:
+    """The runtime dir's fallback lives in /tmp: it must be this user's own, closed, and no link."""
+    from tsk.errors import TskError
+    from tsk.files import owned_private_dir
+
+    if not owned_private_dir(str(base)):
+        raise TskError(f"{base} (tsk's runtime dir when XDG_RUNTIME_DIR is unset) is not a private directory "
+                       "of yours: it is a link, another user's, or open to others",
+                       hint="remove it if it is not yours, or set TSK_RUNTIME_DIR to a dir only you can use")

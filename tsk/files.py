@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import stat
 from pathlib import Path
 
@@ -15,6 +14,8 @@ def remove_tree(path: Path) -> None:
     read-only dirs (a checkout keeps the repo's modes), and the dir an overlay mount leaves in its
     workdir (`work/work`, made by the kernel for dockerd: root's, mode 000, empty), which a user who
     is not root cannot list but may remove, since rmdir needs only the parent's permission."""
+
+    import shutil  # here: the launcher imports this module, and shutil's import costs ~2 ms
 
     def onerror(func: object, target: str, _exc: object) -> None:
         with contextlib.suppress(OSError):
@@ -121,3 +122,14 @@ def chown_tree(root: Path, uid: int, gid: int) -> None:
     for dirpath, dirs, files in os.walk(root, followlinks=False):
         for name in (*dirs, *files):
             os.lchown(os.path.join(dirpath, name), uid, gid)
+
+
+def owned_private_dir(path: str) -> bool:
+    """Make `path` if missing; True only if it is a real dir (not a link), ours, and closed to everyone
+    else. In a shared place (/tmp) anyone may have made it first, to read or plant what tsk keeps there."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077

@@ -40,6 +40,8 @@ FORKED_SUBCOMMANDS = {
 EDIT_FLAGS = frozenset({"-e", "--edit"})
 HELP_FLAGS = frozenset({"--help", "-h"})  # cyclopts' own; help only prints, for any command
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+NO_LAUNCHER = "no launcher"  # _via_launcher's answers when nothing was forked: none listens,
+DECLINED = "declined"  # or it asked this caller to run the command itself
 
 
 def main() -> None:
@@ -48,9 +50,10 @@ def main() -> None:
         where = _launcher_dir()
         if where is not None:
             code = _via_launcher(where, argv)
-            if code is not None:
+            if isinstance(code, int):
                 os._exit(code)
-            _start_launcher(where)
+            if code is NO_LAUNCHER:
+                _start_launcher(where)  # for the next command; a launcher that declined this one runs already
     from tsk.cli.main import main as in_process
 
     in_process()
@@ -76,14 +79,9 @@ def _launcher_dir() -> str | None:
     place is not safe to use, and then tsk runs in-process."""
     base = os.environ.get("TSK_LAUNCHER_DIR") or os.path.join(
         os.environ.get("XDG_RUNTIME_DIR") or "/tmp", f"tsk-launcher-{os.getuid()}")
-    try:
-        os.makedirs(base, mode=0o700, exist_ok=True)
-        st = os.lstat(base)
-    except OSError:
-        return None
-    if st.st_uid != os.getuid() or st.st_mode & 0o077 or not os.path.isdir(base) or os.path.islink(base):
-        return None
-    return base
+    from tsk.files import owned_private_dir
+
+    return base if owned_private_dir(base) else None
 
 
 def code_digest(root: str | None = None) -> str:
@@ -116,9 +114,9 @@ def _paths(where: str, digest: str) -> tuple[str, str]:
 # -- the command's side ----------------------------------------------------------------------------
 
 
-def _via_launcher(where: str, argv: list[str]) -> int | None:
-    """Run the command in a child of the launcher; its exit code, or None when no launcher forked one
-    (nothing ran: the command runs in-process)."""
+def _via_launcher(where: str, argv: list[str]) -> int | str:
+    """Run the command in a child of the launcher; its exit code, or NO_LAUNCHER / DECLINED when no
+    launcher forked one (nothing ran: the command runs in-process)."""
     relay = _Relay()  # before anything is sent: a signal from now on waits for the child, or for None
     conn = _send_request(where, argv)
     reader = conn.makefile("rb") if conn is not None else None
@@ -127,7 +125,7 @@ def _via_launcher(where: str, argv: list[str]) -> int | None:
         if conn is not None:
             conn.close()
         relay.never_started()
-        return None
+        return DECLINED if first == [b"in-process"] else NO_LAUNCHER
     relay.started(int(first[1]))
     assert reader is not None
     last = _read_line(reader)
@@ -269,21 +267,63 @@ def serve(where: str) -> None:
     listener.settimeout(idle)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children report their exit code themselves
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `finally` below removes the socket
+    mine = confinement(os.getpid())
     try:
         while True:
             try:
                 conn, _ = listener.accept()
             except TimeoutError:
                 return
-            _fork_command(listener, lock, conn)
+            _fork_command(listener, lock, conn, mine)
     finally:
         with contextlib.suppress(OSError):
             if os.stat(sock_path).st_ino == bound:
                 os.unlink(sock_path)
 
 
-def _fork_command(listener: socket.socket, lock: int, conn: socket.socket) -> None:
+CONFINEMENT_NS = ("mnt", "pid", "net", "user", "uts", "ipc", "cgroup")
+
+
+def confinement(pid: int) -> tuple[str, ...] | None:
+    """What a process is confined by: its namespaces, NoNewPrivs and seccomp mode; None if unreadable."""
+    try:
+        spaces = [os.readlink(f"/proc/{pid}/ns/{n}") for n in CONFINEMENT_NS]
+        with open(f"/proc/{pid}/status") as f:
+            flags = [line.strip() for line in f if line.startswith(("NoNewPrivs:", "Seccomp:"))]
+    except OSError:
+        return None
+    return (*spaces, *flags)
+
+
+def peer_verdict(conn: socket.socket, mine: tuple[str, ...] | None) -> str:
+    """"ok" to fork for this caller; "refuse" another user (who must never get this user's process);
+    "in-process" a caller confined otherwise than the launcher (another container or sandbox sharing
+    the socket, a process under no-new-privileges or seccomp): it must not escape into an unconfined
+    child, so it runs the command itself."""
+    import struct
+
+    raw = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, _gid = struct.unpack("3i", raw)
+    if uid != os.getuid():
+        return "refuse"
+    theirs = confinement(pid)
+    return "ok" if theirs is not None and theirs == mine else "in-process"
+
+
+def _fork_command(listener: socket.socket, lock: int, conn: socket.socket,
+                  mine: tuple[str, ...] | None = None) -> None:
     conn.settimeout(10)
+    try:
+        verdict = peer_verdict(conn, mine)
+    except OSError:
+        verdict = "refuse"
+    if verdict != "ok":
+        with contextlib.suppress(OSError):
+            if verdict == "in-process":
+                conn.sendall(b"in-process\n")
+        conn.close()
+        return
+    fds: list[int] = []
     try:
         header, fds, _flags, _addr = socket.recv_fds(conn, 8, 3)
         if len(header) != 8 or len(fds) != 3:
@@ -298,6 +338,8 @@ def _fork_command(listener: socket.socket, lock: int, conn: socket.socket) -> No
         request = _decode_request(data)
     except (OSError, ValueError, EOFError, TypeError):
         conn.close()
+        for fd in fds:  # a malformed request keeps nothing of the caller's open here
+            os.close(fd)
         return
     pid = os.fork()
     if pid == 0:

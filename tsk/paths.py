@@ -17,6 +17,7 @@ class Paths(msgspec.Struct, frozen=True, kw_only=True):
     data: Path  # ~/.local/share/tsk: tasks, the task database
     cache: Path  # ~/.cache/tsk: the layer index, build contexts
     runtime: Path  # $XDG_RUNTIME_DIR/tsk or a per-user tmp dir: locks, sockets
+    runtime_shared: bool = False  # the fallback under /tmp, where another user may have been first
 
     @property
     def config_file(self) -> Path:
@@ -46,4 +47,5 @@ class Paths(msgspec.Struct, frozen=True, kw_only=True):
             data=pick("TSK_DATA_HOME", "XDG_DATA_HOME", home / ".local" / "share"),
             cache=pick("TSK_CACHE_HOME", "XDG_CACHE_HOME", home / ".cache"),
             runtime=pick("TSK_RUNTIME_DIR", "XDG_RUNTIME_DIR", Path("/tmp") / f"tsk-{uid}"),
+            runtime_shared=not (env.get("TSK_RUNTIME_DIR") or env.get("XDG_RUNTIME_DIR")),
         )
