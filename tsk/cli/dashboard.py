@@ -156,6 +156,11 @@ class Dashboard(App[None]):
         self.set_interval(self.refresh_every, self.tick)
 
     def tick(self) -> None:
+        # Once the app is closing its widgets may have no screen left (NoScreen): textual's shutdown
+        # removes the screens first, and this can still be called then, by the refresh timer under
+        # `run_test` (the app's timers stop last there) or by a cancel's worker thread finishing late.
+        if not self.is_running:
+            return
         if self._finished is not None and self._finished():
             self._stopped = True  # the server ended on its own: nothing to ask it
             self.exit()
