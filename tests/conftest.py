@@ -1,5 +1,6 @@
 """Guard fixtures: every tsk path points into tmp_path, so no test can touch the user's real state.
-Real-engine fixtures fail (never skip) when no engine answers."""
+Real-engine fixtures fail (never skip) when no engine answers. What tests call (git, repos, tsk as a
+process, waiting) is in helpers.py."""
 
 from __future__ import annotations
 
@@ -7,16 +8,12 @@ import contextlib
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TSK = [sys.executable, "-m", "tsk"]
-BASE_IMAGE = os.environ.get("TSK_TEST_BASE_IMAGE", "debian:trixie")
+from helpers import BASE_IMAGE, PROJECT, make_repo
 
 
 @pytest.fixture(autouse=True)
@@ -36,26 +33,10 @@ def tsk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield home
 
 
-def run_tsk(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 1500) -> subprocess.CompletedProcess[str]:
-    """tsk as a whole process, the way a user runs it."""
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    return subprocess.run([*TSK, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
-
-
-def make_repo(path: Path, files: dict[str, str] | None = None) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    for name, text in (files or {"README.md": "hello\n"}).items():
-        f = path / name
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(text)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    subprocess.run([*git, "init", "-q", "-b", "trunk"], cwd=path, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=path, check=True)
-    subprocess.run([*git, "commit", "-qm", "init"], cwd=path, check=True)
-    return path
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A project on the default stack, committed on `trunk`."""
+    return make_repo(tmp_path / "demo", PROJECT)
 
 
 @pytest.fixture(scope="session")
@@ -105,10 +86,6 @@ def docker_log(tmp_path: Path) -> tuple[dict[str, str], Path]:
     shim.chmod(0o755)
     log.touch()
     return {"PATH": f"{shim_dir}{os.pathsep}{os.environ['PATH']}"}, log
-
-
-def buildx_builds(log: Path) -> int:
-    return sum(1 for line in log.read_text().splitlines() if line.startswith("buildx build"))
 
 
 # Project names the real-engine tests give their throwaway repos; their layers are removed after the run

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TSK, make_repo, run_tsk
+from helpers import TSK, make_repo, run_tsk
 
 from tsk.launcher import stop_launchers
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TSK, make_repo, run_tsk
+from helpers import TSK, run_tsk
 
 from tsk.engine.ports import ContainerInfo
 from tsk.queue import scheduler
@@ -170,11 +170,6 @@ def test_recovery_requeues_unstarted_fails_started_and_leaves_other_data_dirs_al
 
 
 # -- whole processes, no engine -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "demo", {"README.md": "hi\n", ".tsk/tsk.toml": 'stack = "default"\n'})
 
 
 def _list(repo: Path) -> list[dict]:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_repo
+from helpers import make_repo
 
 pytestmark = pytest.mark.docker
 

@@ -1,0 +1,74 @@
+"""What many tests do: run git, make a repo, run tsk as a whole process, and wait for a condition
+(never for a time: a test that sleeps and then looks is a test that fails on a loaded machine)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+TSK = [sys.executable, "-m", "tsk"]
+BASE_IMAGE = os.environ.get("TSK_TEST_BASE_IMAGE", "debian:trixie")
+# Who commits in a test repo. Given on every call, so no test depends on the user's git config.
+GIT_IDENTITY = ("-c", "user.name=t", "-c", "user.email=t@example.com")
+# A project whose tasks run on the default stack.
+PROJECT = {"README.md": "hello\n", ".tsk/tsk.toml": 'stack = "default"\n'}
+
+
+def git(repo: Path, *args: str) -> str:
+    """git in `repo` as a test's committer (file:// submodules allowed); its stdout. Fails with git's own
+    message."""
+    done = subprocess.run(["git", "-C", str(repo), *GIT_IDENTITY, "-c", "protocol.file.allow=always", *args],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed in {repo} ({done.returncode}): {done.stderr}")
+    return done.stdout
+
+
+def make_repo(path: Path, files: dict[str, str] | None = None) -> Path:
+    """A git repo at `path` on branch `trunk` with `files` (a README by default) in one commit."""
+    path.mkdir(parents=True, exist_ok=True)
+    for name, text in (files or {"README.md": "hello\n"}).items():
+        f = path / name
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(text)
+    git(path, "init", "-q", "-b", "trunk")
+    git(path, "add", "-A")
+    git(path, "commit", "-qm", "init")
+    return path
+
+
+def run_tsk(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 1500) -> subprocess.CompletedProcess[str]:
+    """tsk as a whole process, the way a user runs it."""
+    return subprocess.run([*TSK, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def _say(what: str | Callable[[], str]) -> str:
+    return what if isinstance(what, str) else what()
+
+
+def wait_until(check: Callable[[], T | None], *, timeout: float, what: str | Callable[[], str],
+               every: float = 0.05) -> T:
+    """Ask `check` until it answers something true, and return that answer; fail after `timeout` seconds,
+    saying what did not happen (`what` may be a function, to show the state it ended in)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {_say(what)}")
+        time.sleep(every)
+
+
+def buildx_builds(log: Path) -> int:
+    """How many `docker buildx build` calls a `docker_log` shim recorded."""
+    return sum(1 for line in log.read_text().splitlines() if line.startswith("buildx build"))
