@@ -1,6 +1,6 @@
-"""Guard fixtures: every tsk path points into tmp_path, so no test can touch the user's real state.
-Real-engine fixtures fail (never skip) when no engine answers. What tests call (git, repos, tsk as a
-process, waiting) is in helpers.py."""
+"""Guard fixtures: every tsk path and HOME point into tmp_path, so no test can touch the user's real
+state. Real-engine fixtures fail (never skip) when no engine answers. What tests call (git, repos,
+tsk as a process, waiting) is in helpers.py."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ from pathlib import Path
 import pytest
 from helpers import BASE_IMAGE, PROJECT, make_repo
 
+# Read before any test points HOME elsewhere.
+REAL_HOME = Path.home()
+DOCKER_CONFIG = os.environ.get("DOCKER_CONFIG") or str(REAL_HOME / ".docker")
+
 
 @pytest.fixture(autouse=True)
 def tsk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
@@ -23,13 +27,24 @@ def tsk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
                      ("TSK_CACHE_HOME", "cache"), ("TSK_RUNTIME_DIR", "run")):
         monkeypatch.setenv(var, str(home / sub))
     monkeypatch.delenv("TSK_DEBUG", raising=False)
+    # A home of the test's own: nothing reads the user's ~/.claude, ~/.codex, ~/.gitconfig or ~/.config
+    # (tsk, the agents' credentials, git). git there has an identity, as a user's has.
+    user_home = tmp_path / "home"
+    user_home.mkdir()
+    (user_home / ".gitconfig").write_text("[user]\n\tname = tsk test\n\temail = tsk-test@example.com\n")
+    monkeypatch.setenv("HOME", str(user_home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    # ...but the engine is the user's: docker's CLI and SDK find the engine's context and registry
+    # credentials in $DOCKER_CONFIG (default ~/.docker), and buildx keeps its builders there, so the
+    # real-engine tests keep using the real one, named explicitly since ~ is no longer the user's.
+    monkeypatch.setenv("DOCKER_CONFIG", DOCKER_CONFIG)
     from tsk.paths import Paths
 
     paths = Paths.from_env()
-    real_home = Path(os.path.expanduser("~"))
     for p in (paths.config, paths.data, paths.cache, paths.runtime):
         assert home in p.parents, f"{p} escapes the test's tmp dir"
-        assert real_home / ".config" not in p.parents
+        assert REAL_HOME / ".config" not in p.parents
+    assert Path.home() == user_home
     yield home
 
 
