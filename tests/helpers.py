@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -67,6 +68,18 @@ def wait_until(check: Callable[[], T | None], *, timeout: float, what: str | Cal
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {_say(what)}")
         time.sleep(every)
+
+
+async def wait_until_async(check: Callable[[], bool], *, timeout: float, what: str | Callable[[], str],
+                           pause: Callable[[], Awaitable[object]] | None = None) -> float:
+    """`wait_until` for code on an event loop: `pause` lets the loop run between two looks (e.g. a textual
+    pilot's pause). Returns the seconds it took."""
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {_say(what)}")
+        await (pause() if pause is not None else asyncio.sleep(0.01))
+    return time.monotonic() - start
 
 
 def buildx_builds(log: Path) -> int:
