@@ -7,10 +7,11 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 T = TypeVar("T")
 
@@ -80,6 +81,41 @@ async def wait_until_async(check: Callable[[], bool], *, timeout: float, what: s
             raise AssertionError(f"timed out after {timeout:g}s waiting for {_say(what)}")
         await (pause() if pause is not None else asyncio.sleep(0.01))
     return time.monotonic() - start
+
+
+class Lines:
+    """The lines a process writes to a pipe, collected by a thread as they come, so a test can wait for
+    one without blocking on a read (and without a second reader: wait for the process, not communicate,
+    then close)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, args=(stream,), name="test-lines", daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._lock:
+                self._lines.append(line)
+
+    def lines(self) -> list[str]:
+        with self._lock:
+            return list(self._lines)
+
+    def having(self, *words: str) -> list[str]:
+        """The lines so far that contain every one of `words`."""
+        return [line for line in self.lines() if all(w in line for w in words)]
+
+    def __str__(self) -> str:
+        return "".join(self.lines())
+
+    def close(self, timeout: float = 30) -> None:
+        """Once the writer has ended: read to the end, and close the pipe."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the pipe is still open: something still writes to it"
+        self._stream.close()
 
 
 def buildx_builds(log: Path) -> int:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import TSK, git, run_tsk, wait_until
+from helpers import TSK, Lines, git, run_tsk, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("engine")]
 
@@ -105,7 +105,7 @@ def test_task_graphs_merge_conflict_failure_and_one_task_per_agent(repo: Path) -
 
 def _start_server(repo: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([*TSK, "server", "start", "--plain", *args], cwd=repo, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.STDOUT, text=True)
 
 
 def _log_has(tsk_home: Path, tid: str, text: str) -> bool:
@@ -147,21 +147,29 @@ def test_kill_9_then_a_new_server_recovers_and_two_servers_are_refused(repo: Pat
                                                                       engine) -> None:  # type: ignore[no-untyped-def]
     slow = [_add(repo, f"echo WORKING{n}; sleep 60")[0] for n in range(2)]
     server = _start_server(repo, "-w", "2")
+    assert server.stdout is not None
+    shown = Lines(server.stdout)
     try:
         wait_until(lambda: all(_log_has(tsk_home, t, "WORKING") for t in slow), timeout=120, what="both tasks to run")
         res = run_tsk("server", "start", "-q", cwd=repo)  # a second server on the same data dir
         assert res.returncode == 1 and "already running" in res.stderr and str(server.pid) in res.stderr
         queued = _add(repo, "echo after > after.txt")[0]  # waits: both workers are busy
-        time.sleep(0.5)
+        # Each pass of the server claims what it may, then prints the transitions since the last pass. So
+        # once it has printed `queued`, a task added after that is printed by a later pass, whose claim
+        # came after `queued` was there to take.
+        wait_until(lambda: shown.having(f" {queued} ", "QUEUED"), timeout=60, what=lambda: f"the server to show {queued}:\n{shown}")
+        later = _add(repo, "true")[0]
+        wait_until(lambda: shown.having(f" {later} ", "QUEUED"), timeout=60, what=lambda: f"the server to show {later}:\n{shown}")
         assert _tasks(repo)[queued]["status"] == "QUEUED"
         os.kill(server.pid, signal.SIGKILL)
-        server.communicate(timeout=30)
+        server.wait(timeout=30)
         assert all(_tasks(repo)[t]["status"] == "RUNNING" for t in slow)
         assert all(_labelled(engine, t) for t in slow)  # the sandboxes outlived their server
     finally:
         if server.poll() is None:
             server.kill()
-            server.communicate(timeout=30)
+            server.wait(timeout=30)
+        shown.close()
     t0 = time.monotonic()
     res = _serve(repo, "-q", "-w", "2")
     assert time.monotonic() - t0 < 40
