@@ -1,5 +1,6 @@
-"""Guard fixtures: every tsk path points into tmp_path, so no test can touch the user's real state.
-Real-engine fixtures fail (never skip) when no engine answers."""
+"""Guard fixtures: every tsk path and HOME point into tmp_path, so no test can touch the user's real
+state. Real-engine fixtures fail (never skip) when no engine answers. What tests call (git, repos,
+tsk as a process, waiting) is in helpers.py."""
 
 from __future__ import annotations
 
@@ -7,16 +8,16 @@ import contextlib
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import BASE_IMAGE, PROJECT, make_repo
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TSK = [sys.executable, "-m", "tsk"]
-BASE_IMAGE = os.environ.get("TSK_TEST_BASE_IMAGE", "debian:trixie")
+# Read before any test points HOME elsewhere.
+REAL_HOME = Path.home()
+DOCKER_CONFIG = os.environ.get("DOCKER_CONFIG") or str(REAL_HOME / ".docker")
 
 
 @pytest.fixture(autouse=True)
@@ -26,42 +27,31 @@ def tsk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
                      ("TSK_CACHE_HOME", "cache"), ("TSK_RUNTIME_DIR", "run")):
         monkeypatch.setenv(var, str(home / sub))
     monkeypatch.delenv("TSK_DEBUG", raising=False)
+    # A home of the test's own: nothing reads the user's ~/.claude, ~/.codex, ~/.gitconfig or ~/.config
+    # (tsk, the agents' credentials, git). git there has an identity, as a user's has.
+    user_home = tmp_path / "home"
+    user_home.mkdir()
+    (user_home / ".gitconfig").write_text("[user]\n\tname = tsk test\n\temail = tsk-test@example.com\n")
+    monkeypatch.setenv("HOME", str(user_home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    # ...but the engine is the user's: docker's CLI and SDK find the engine's context and registry
+    # credentials in $DOCKER_CONFIG (default ~/.docker), and buildx keeps its builders there, so the
+    # real-engine tests keep using the real one, named explicitly since ~ is no longer the user's.
+    monkeypatch.setenv("DOCKER_CONFIG", DOCKER_CONFIG)
     from tsk.paths import Paths
 
     paths = Paths.from_env()
-    real_home = Path(os.path.expanduser("~"))
     for p in (paths.config, paths.data, paths.cache, paths.runtime):
         assert home in p.parents, f"{p} escapes the test's tmp dir"
-        assert real_home / ".config" not in p.parents
+        assert REAL_HOME / ".config" not in p.parents
+    assert Path.home() == user_home
     yield home
 
 
-def run_tsk(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 1500) -> subprocess.CompletedProcess[str]:
-    """tsk as a whole process, the way a user runs it."""
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    return subprocess.run([*TSK, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
-
-
-def trust(repo: Path) -> None:
-    """`tsk trust` for a test repo whose .tsk/tsk.toml uses keys that widen the sandbox (tsk/config/trust.py)."""
-    done = run_tsk("trust", cwd=repo)
-    assert done.returncode == 0, done.stderr
-
-
-def make_repo(path: Path, files: dict[str, str] | None = None) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    for name, text in (files or {"README.md": "hello\n"}).items():
-        f = path / name
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(text)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    subprocess.run([*git, "init", "-q", "-b", "trunk"], cwd=path, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=path, check=True)
-    subprocess.run([*git, "commit", "-qm", "init"], cwd=path, check=True)
-    return path
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A project on the default stack, committed on `trunk`."""
+    return make_repo(tmp_path / "demo", PROJECT)
 
 
 @pytest.fixture(scope="session")
@@ -113,14 +103,24 @@ def docker_log(tmp_path: Path) -> tuple[dict[str, str], Path]:
     return {"PATH": f"{shim_dir}{os.pathsep}{os.environ['PATH']}"}, log
 
 
-def buildx_builds(log: Path) -> int:
-    return sum(1 for line in log.read_text().splitlines() if line.startswith("buildx build"))
-
-
 # Project names the real-engine tests give their throwaway repos; their layers are removed after the run
 # so repeated runs do not fill the disk. Shared layers (base, stacks, agents on stacks, proxy) stay: they
 # are what makes a warm run fast.
 THROWAWAY_PROJECTS = {"proj", "race", "current", "old", "busy", "r"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Commands in tests go through a launcher as a user's do (tsk/launcher.py), one for the
+    session, in a dir of its own (not the user's); it is stopped when the session ends."""
+    where = tmp_path_factory.mktemp("launcher")
+    where.chmod(0o700)
+    os.environ["TSK_LAUNCHER_DIR"] = str(where)
+    yield where
+    os.environ.pop("TSK_LAUNCHER_DIR", None)
+    from tsk.launcher import stop_launchers
+
+    stop_launchers(str(where))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -11,10 +11,11 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+from helpers import wait_until
 
 BINARY = "/usr/bin/docker-registry"
 
@@ -38,17 +39,18 @@ def registry(root: Path) -> Iterator[str]:
     log = (root / "registry.log").open("wb")
     proc = subprocess.Popen([BINARY, "serve", str(root / "config.yml")], stdout=subprocess.DEVNULL, stderr=log)
     host = f"127.0.0.1:{port}"
+
+    def answers() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"registry did not start: {(root / 'registry.log').read_text()}")
+        try:
+            with urllib.request.urlopen(f"http://{host}/v2/", timeout=1) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://{host}/v2/", timeout=1) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"registry did not start: {(root / 'registry.log').read_text()}") from None
-                time.sleep(0.05)
+        wait_until(answers, timeout=20, what=lambda: f"the registry to answer: {(root / 'registry.log').read_text()}")
         yield host
     finally:
         proc.terminate()

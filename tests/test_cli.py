@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_repo, run_tsk
+from helpers import make_repo, run_tsk
 
 from tsk.cli.main import run
 

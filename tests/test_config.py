@@ -30,14 +30,6 @@ from tsk.errors import ConfigError
 from tsk.paths import Paths
 
 
-@pytest.fixture(autouse=True)
-def _no_real_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # `~` in config paths must never reach the user's real home from a test.
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-
-
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text))
@@ -58,6 +50,8 @@ def _trusted_load(repo: Path, paths: Paths, **kwargs: object) -> ResolvedConfig:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
+    """A project dir with nothing in it, not even git: what these tests add is all there is to find
+    (the conftest `repo` has a project file that would set the stack)."""
     path = tmp_path / "myapp"
     path.mkdir()
     return path

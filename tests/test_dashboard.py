@@ -15,22 +15,36 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import msgspec
+from helpers import wait_until, wait_until_async
+from textual.message import Message as TextualMessage
+from textual.notifications import Notify
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Log, Static
 
 from tsk.agents.events import Event, Message, ToolUse, encode_event
-from tsk.cli.dashboard import Dashboard, LogTail, run_dashboard
+from tsk.cli.dashboard import Confirm, Dashboard, LogTail, run_dashboard
 from tsk.queue.view import TaskRow
 
 REFRESH = 0.05
 
 
+class Clock:
+    """The time the dashboard sees, moved by the test instead of waited for."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class FakeSource:
     """Rows held in memory, logs as real files; records what the dashboard asked for."""
 
-    def __init__(self, root: Path, rows: list[TaskRow]) -> None:
+    def __init__(self, root: Path, rows: list[TaskRow], clock: Callable[[], float] = time.time) -> None:
         self.root = root
         self.tasks = list(rows)
+        self.clock = clock
         self.cancelled: list[str] = []
         self.deleted: list[str] = []
 
@@ -42,7 +56,7 @@ class FakeSource:
 
     def cancel(self, task_id: str) -> None:
         self.cancelled.append(task_id)
-        self.tasks = [msgspec.structs.replace(r, status="CANCELLED", finished=time.time()) if r.id == task_id else r
+        self.tasks = [msgspec.structs.replace(r, status="CANCELLED", finished=self.clock()) if r.id == task_id else r
                       for r in self.tasks]
 
     def delete(self, task_id: str) -> None:
@@ -57,34 +71,68 @@ class FakeSource:
                 f.write((e if isinstance(e, bytes) else encode_event(e)) + b"\n")
 
 
-def _source(root: Path) -> FakeSource:
-    now = time.time()
+def _source(root: Path, clock: Callable[[], float] = time.time) -> FakeSource:
+    now = clock()
     src = FakeSource(root, [
         TaskRow(id="aaa111", name="fix-parser", type="fix", status="RUNNING", agent="exec", created=now - 30,
                 started=now - 20),
         TaskRow(id="bbb222", name="add-docs", type="doc", status="COMPLETE", agent="claude", created=now - 90,
                 started=now - 80, finished=now - 60, branch="tsk/doc/add-docs/bbb222"),
-    ])
+    ], clock)
     src.log("aaa111", Message(text="alpha starts"), ToolUse(tool="Bash", summary="pytest -q"))
     src.log("bbb222", Message(text="beta says hello"), b"not json at all")
     return src
 
 
-def _drive(app: Dashboard, script: Callable[[Pilot[None], Dashboard], Awaitable[None]]) -> None:
+def _dashboard(src: FakeSource, stop: Callable[[], None] = lambda: None,
+               finished: Callable[[], bool] | None = None) -> Dashboard:
+    """The dashboard over `src`, on the source's clock."""
+    return Dashboard(src, stop=stop, refresh=REFRESH, finished=finished, clock=src.clock)
+
+
+def _drive(app: Dashboard, script: Callable[[Pilot[None], Dashboard], Awaitable[None]],
+           notes: list[str] | None = None) -> None:
+    """Run `script` against the app; `notes` collects the notifications it shows."""
+    def heard(message: TextualMessage) -> None:
+        if notes is not None and isinstance(message, Notify):
+            notes.append(message.notification.message)
+
     async def main() -> None:
-        async with app.run_test(size=(140, 30)) as pilot:
+        async with app.run_test(size=(140, 30), message_hook=heard) as pilot:
             await script(pilot, app)
 
     asyncio.run(main())
 
 
-async def _until(pilot: Pilot[None], cond: Callable[[], bool], timeout: float = 5.0) -> float:
-    """Seconds until `cond` held; fails after `timeout`."""
-    start = time.monotonic()
-    while not cond():
-        assert time.monotonic() - start < timeout, "condition not reached"
-        await pilot.pause(0.01)
-    return time.monotonic() - start
+async def _until(pilot: Pilot[None], cond: Callable[[], bool], timeout: float = 5.0,
+                 what: str = "the dashboard to show it") -> float:
+    """Seconds until `cond` held, letting the app run between two looks; fails after `timeout`."""
+    return await wait_until_async(cond, timeout=timeout, what=what, pause=lambda: pilot.pause(0.01))
+
+
+async def _refreshed(pilot: Pilot[None], app: Dashboard, times: int = 1) -> None:
+    """Until the dashboard has read its source `times` more times: whatever it was going to show or do
+    with what the source says now, it has had its chance."""
+    done = app.refreshes + times
+    await _until(pilot, lambda: app.refreshes >= done, what=f"{times} more refresh(es)")
+
+
+async def _asked(pilot: Pilot[None], app: Dashboard) -> None:
+    """Until the question is the screen that takes the keys."""
+    await _until(pilot, lambda: isinstance(app.screen, Confirm) and app.screen.is_mounted, what="the question")
+
+
+async def _answered(pilot: Pilot[None], app: Dashboard, answers: int) -> None:
+    """Until `answers` questions have been answered, the question is gone and what an answer started
+    has finished."""
+    await _until(pilot, lambda: app.answers == answers and not app.screen.is_modal
+                 and all(w.is_finished for w in app.workers), what=f"answer {answers}")
+
+
+def _row_under(app: Dashboard, widget: DataTable[object], offset: tuple[int, int]) -> object:
+    """The table row drawn at `offset` in `widget` (what a click there hits), or None."""
+    x, y = widget.region.offset + offset
+    return app.screen.get_style_at(x, y).meta.get("row")
 
 
 def _lines(app: Dashboard) -> list[str]:
@@ -97,14 +145,15 @@ def _stopper() -> tuple[list[int], Callable[[], None]]:
 
 
 def test_rows_appear_after_the_empty_state(tmp_path: Path) -> None:
-    src = FakeSource(tmp_path, [])
-    app = Dashboard(src, stop=lambda: None, refresh=REFRESH)
+    clock = Clock()
+    src = FakeSource(tmp_path, [], clock)
+    app = _dashboard(src)
 
     async def script(pilot: Pilot[None], app: Dashboard) -> None:
         empty = app.query_one("#empty", Static)
         table = app.query_one("#tasks", DataTable)
         assert empty.display and not table.display
-        src.tasks = _source(tmp_path).tasks
+        src.tasks = _source(tmp_path, clock).tasks
         await _until(pilot, lambda: table.row_count == 2)
         assert table.display and not empty.display
         first = [str(c) for c in table.get_row_at(0)]
@@ -120,20 +169,25 @@ def test_rows_appear_after_the_empty_state(tmp_path: Path) -> None:
 
 
 def test_running_duration_is_live(tmp_path: Path) -> None:
-    src = _source(tmp_path)
-    src.tasks[0].started = time.time() - 58.5
-    app = Dashboard(src, stop=lambda: None, refresh=REFRESH)
+    clock = Clock()
+    src = _source(tmp_path, clock)
+    src.tasks[0].started = clock.now - 58.5
+    app = _dashboard(src)
 
     async def script(pilot: Pilot[None], app: Dashboard) -> None:
         table = app.query_one("#tasks", DataTable)
+        await _until(pilot, lambda: str(table.get_row_at(0)[4]) == "58s")
+        # nothing about the task changes, only the time
+        clock.now += 0.5
         await _until(pilot, lambda: str(table.get_row_at(0)[4]) == "59s")
+        clock.now += 1
         await _until(pilot, lambda: str(table.get_row_at(0)[4]) == "1m00s", timeout=3)
 
     _drive(app, script)
 
 
 def test_keys_and_clicks_move_the_selection_and_the_log_follows_it(tmp_path: Path) -> None:
-    app = Dashboard(_source(tmp_path), stop=lambda: None, refresh=REFRESH)
+    app = _dashboard(_source(tmp_path, Clock()))
 
     async def script(pilot: Pilot[None], app: Dashboard) -> None:
         await _until(pilot, lambda: "⏺ alpha starts" in _lines(app))
@@ -145,7 +199,10 @@ def test_keys_and_clicks_move_the_selection_and_the_log_follows_it(tmp_path: Pat
             else:
                 expected = ["⏺ alpha starts", "⏺ Bash: pytest -q"]
             await _until(pilot, lambda e=expected: _lines(app) == e)  # type: ignore[misc]
-        await pilot.click("#tasks", offset=(2, 3))  # border, header, aaa111, bbb222
+        table = app.query_one("#tasks", DataTable)
+        spot = (2, 3)  # border, header, aaa111, bbb222
+        await _until(pilot, lambda: _row_under(app, table, spot) == 1, what="bbb222 drawn where the click lands")
+        await pilot.click("#tasks", offset=spot)
         await _until(pilot, lambda: app.selected_id() == "bbb222")
         assert app.query_one("#log", Log).border_title == "bbb222 · add-docs"
 
@@ -153,15 +210,15 @@ def test_keys_and_clicks_move_the_selection_and_the_log_follows_it(tmp_path: Pat
 
 
 def test_an_appended_line_appears_within_a_refresh(tmp_path: Path) -> None:
-    src = _source(tmp_path)
-    app = Dashboard(src, stop=lambda: None, refresh=REFRESH)
+    src = _source(tmp_path, Clock())
+    app = _dashboard(src)
 
     async def script(pilot: Pilot[None], app: Dashboard) -> None:
         await _until(pilot, lambda: len(_lines(app)) == 2)
         path = src.log_path("aaa111")
         with path.open("ab") as f:  # half a line: nothing shows until its newline arrives
             f.write(encode_event(Message(text="arrived later"))[:10])
-        await pilot.pause(3 * REFRESH)
+        await _refreshed(pilot, app)
         assert len(_lines(app)) == 2
         with path.open("ab") as f:
             f.write(encode_event(Message(text="arrived later"))[10:] + b"\n")
@@ -173,9 +230,9 @@ def test_an_appended_line_appears_within_a_refresh(tmp_path: Path) -> None:
 
 
 def test_scrolling_back_pauses_following_and_end_resumes(tmp_path: Path) -> None:
-    src = _source(tmp_path)
+    src = _source(tmp_path, Clock())
     src.log("aaa111", *(Message(text=f"line {i}", role="output") for i in range(100)))
-    app = Dashboard(src, stop=lambda: None, refresh=REFRESH)
+    app = _dashboard(src)
 
     async def script(pilot: Pilot[None], app: Dashboard) -> None:
         log = app.query_one("#log", Log)
@@ -188,7 +245,7 @@ def test_scrolling_back_pauses_following_and_end_resumes(tmp_path: Path) -> None
         held = log.scroll_y
         src.log("aaa111", Message(text="while paused", role="output"))
         await _until(pilot, lambda: _lines(app)[-1] == "while paused")
-        await pilot.pause(3 * REFRESH)
+        await _refreshed(pilot, app, 2)
         assert log.scroll_y == held and not app.following  # the view did not jump
         await pilot.press("end")
         await _until(pilot, lambda: app.following and log.is_vertical_scroll_end)
@@ -206,39 +263,52 @@ def test_scrolling_back_pauses_following_and_end_resumes(tmp_path: Path) -> None
 
 
 def test_cancel_asks_first_then_cancels_the_selected_task(tmp_path: Path) -> None:
-    src = _source(tmp_path)
-    app = Dashboard(src, stop=lambda: None, refresh=REFRESH)
-
-    async def script(pilot: Pilot[None], app: Dashboard) -> None:
-        await _until(pilot, lambda: app.query_one("#tasks", DataTable).row_count == 2)
-        await pilot.press("c", "n")  # backed out
-        await pilot.pause(3 * REFRESH)
-        assert src.cancelled == []
-        await pilot.press("j", "c")  # an ended task is not cancelled, and not asked about
-        await pilot.pause()
-        assert not app.screen.is_modal
-        await pilot.press("k", "c")
-        await pilot.pause()
-        assert app.screen.is_modal
-        await pilot.press("y")
-        await _until(pilot, lambda: src.cancelled == ["aaa111"])
-        table = app.query_one("#tasks", DataTable)
-        await _until(pilot, lambda: str(table.get_row_at(0)[0]) == "CANCELLED")
-
-    _drive(app, script)
-
-
-def test_delete_asks_first_then_deletes(tmp_path: Path) -> None:
-    src = _source(tmp_path)
-    app = Dashboard(src, stop=lambda: None, refresh=REFRESH)
+    src = _source(tmp_path, Clock())
+    app = _dashboard(src)
+    notes: list[str] = []
 
     async def script(pilot: Pilot[None], app: Dashboard) -> None:
         table = app.query_one("#tasks", DataTable)
         await _until(pilot, lambda: table.row_count == 2)
-        await pilot.press("j", "d", "escape")
-        await pilot.pause(3 * REFRESH)
+        await pilot.press("c")
+        await _asked(pilot, app)
+        await pilot.press("n")  # backed out
+        await _answered(pilot, app, 1)
+        assert src.cancelled == []
+        await pilot.press("j")
+        await _until(pilot, lambda: app.selected_id() == "bbb222")
+        await pilot.press("c")  # an ended task is not cancelled, and not asked about
+        await _until(pilot, lambda: "bbb222 has already ended (COMPLETE)" in notes, what="the warning")
+        assert not app.screen.is_modal
+        await pilot.press("k")
+        await _until(pilot, lambda: app.selected_id() == "aaa111")
+        await pilot.press("c")
+        await _asked(pilot, app)
+        assert app.screen.is_modal
+        await pilot.press("y")
+        await _until(pilot, lambda: src.cancelled == ["aaa111"])
+        await _until(pilot, lambda: str(table.get_row_at(0)[0]) == "CANCELLED")
+
+    _drive(app, script, notes)
+
+
+def test_delete_asks_first_then_deletes(tmp_path: Path) -> None:
+    src = _source(tmp_path, Clock())
+    app = _dashboard(src)
+
+    async def script(pilot: Pilot[None], app: Dashboard) -> None:
+        table = app.query_one("#tasks", DataTable)
+        await _until(pilot, lambda: table.row_count == 2)
+        await pilot.press("j")
+        await _until(pilot, lambda: app.selected_id() == "bbb222")
+        await pilot.press("d")
+        await _asked(pilot, app)
+        await pilot.press("escape")
+        await _answered(pilot, app, 1)
         assert src.deleted == []
-        await pilot.press("d", "y")
+        await pilot.press("d")
+        await _asked(pilot, app)
+        await pilot.press("y")
         await _until(pilot, lambda: table.row_count == 1)
         assert src.deleted == ["bbb222"]
         assert app.selected_id() == "aaa111" and "⏺ alpha starts" in _lines(app)
@@ -248,10 +318,10 @@ def test_delete_asks_first_then_deletes(tmp_path: Path) -> None:
 
 def test_q_stops_the_server_then_exits(tmp_path: Path) -> None:
     calls, stop = _stopper()
-    app = Dashboard(_source(tmp_path), stop=stop, refresh=REFRESH)
+    app = _dashboard(_source(tmp_path, Clock()), stop)
 
     async def script(pilot: Pilot[None], app: Dashboard) -> None:
-        await pilot.pause()
+        await _refreshed(pilot, app)
         assert calls == []
         await pilot.press("q")
         await _until(pilot, lambda: app.return_code is not None)
@@ -262,7 +332,7 @@ def test_q_stops_the_server_then_exits(tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_too_and_a_server_that_ended_closes_the_view(tmp_path: Path) -> None:
     calls, stop = _stopper()
-    app = Dashboard(_source(tmp_path), stop=stop, refresh=REFRESH)
+    app = _dashboard(_source(tmp_path, Clock()), stop)
 
     async def ctrl_c(pilot: Pilot[None], app: Dashboard) -> None:
         await pilot.press("ctrl+c")
@@ -272,11 +342,11 @@ def test_ctrl_c_stops_too_and_a_server_that_ended_closes_the_view(tmp_path: Path
     assert calls == [1]
 
     ended = False
-    app = Dashboard(_source(tmp_path), stop=stop, refresh=REFRESH, finished=lambda: ended)
+    app = _dashboard(_source(tmp_path, Clock()), stop, finished=lambda: ended)
 
     async def server_ends(pilot: Pilot[None], app: Dashboard) -> None:
         nonlocal ended
-        await pilot.pause(3 * REFRESH)
+        await _refreshed(pilot, app, 2)  # each refresh asks whether the server ended
         assert app.return_code is None
         ended = True
         await _until(pilot, lambda: app.return_code is not None)
@@ -322,18 +392,19 @@ def test_dashboard_in_a_real_terminal(tmp_path: Path) -> None:
     _tmux(sock, "new-session", "-d", "-s", "dash", "-x", "140", "-y", "30",
           f"{sys.executable} {Path(__file__)} {tmp_path}")
     try:
-        deadline = time.monotonic() + 10
-        screen = ""
-        # the list, the selected task's log, and the footer naming the keys
-        while not all(s in screen for s in ("fix-parser", "RUNNING", "alpha starts", "c cancel", "q quit")):
-            assert time.monotonic() < deadline, f"dashboard did not show up:\n{screen}"
-            time.sleep(0.1)
-            screen = _tmux(sock, "capture-pane", "-p", "-t", "dash").stdout
-        assert "no tasks yet" not in screen
+        def screen() -> str:
+            return _tmux(sock, "capture-pane", "-p", "-t", "dash").stdout
+
+        def shown() -> str | None:
+            # the list, the selected task's log, and the footer naming the keys
+            now = screen()
+            return now if all(s in now for s in ("fix-parser", "RUNNING", "alpha starts", "c cancel", "q quit")) else None
+
+        first = wait_until(shown, timeout=10, every=0.1, what=lambda: f"the dashboard to show up:\n{screen()}")
+        assert "no tasks yet" not in first
         _tmux(sock, "send-keys", "-t", "dash", "q")
-        while _tmux(sock, "has-session", "-t", "dash").returncode == 0:
-            assert time.monotonic() < deadline + 5, "q did not exit"
-            time.sleep(0.1)
+        wait_until(lambda: _tmux(sock, "has-session", "-t", "dash").returncode != 0, timeout=15, every=0.1,
+                   what="q to exit")
         assert marker.read_text() == "stopped\n"
     finally:
         _tmux(sock, "kill-server")

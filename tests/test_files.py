@@ -12,7 +12,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from conftest import BASE_IMAGE
+from helpers import BASE_IMAGE
 
 NOBODY = 65534
 

@@ -129,15 +129,14 @@ def test_same_keys_across_processes_cwds_and_users(tmp_path: Path) -> None:
 def test_same_keys_from_two_checkouts_under_two_homes(engine, tmp_path: Path) -> None:
     """The whole tsk, as two developers on two machines would run it: two clones at different paths, each
     with its own HOME, user, git identity and tsk dirs, compute the same key for every layer."""
-    from conftest import make_repo, run_tsk
+    from helpers import git, make_repo, run_tsk
 
     origin = make_repo(tmp_path / "origin", {
         "README.md": "x\n", "tools/setup.sh": "#!/bin/sh\necho setting up\n",
         ".tsk/tsk.toml": "stack = \"python\"\nagent = \"claude\"\nsetup = '''\nCOPY tools/ /opt/tools/\n"
                          "RUN sh /opt/tools/setup.sh\n'''\n"})
     (origin / "tools" / "setup.sh").chmod(0o755)
-    subprocess.run(["git", "-C", str(origin), "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qam", "x"],
-                   check=True)
+    git(origin, "commit", "-qam", "x")
     keys = []
     for who in ("alice", "bob"):
         home = tmp_path / f"home-{who}"

@@ -4,6 +4,7 @@ its own process. Each test has a launcher dir of its own, so it sees its launche
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib
 import json
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TSK, make_repo, run_tsk
+from helpers import TSK, make_repo, run_tsk, wait_until
 
 from tsk.launcher import PRELOAD, code_digest, stop_launchers
 
@@ -36,14 +37,42 @@ def launcher_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 
 def _launcher_pid(where: Path, timeout: float = 30) -> int:
     """The pid of the launcher once its socket listens (it is started by the first command)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        socks = list(where.glob("*.sock"))
+    def listening() -> int | None:
         locks = list(where.glob("*.lock"))
-        if socks and locks and locks[0].read_text().strip():
+        if list(where.glob("*.sock")) and locks and locks[0].read_text().strip():
             return int(locks[0].read_text().split()[0])
-        time.sleep(0.05)
-    raise AssertionError(f"no launcher listens in {where}: {sorted(p.name for p in where.iterdir())}")
+        return None
+
+    return wait_until(listening, timeout=timeout,
+                      what=lambda: f"a launcher to listen in {where}: {sorted(p.name for p in where.iterdir())}")
+
+
+def _launchers_in(where: Path) -> list[int]:
+    """The processes running `python -m tsk.launcher <where>`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):  # not a process, or one that just ended
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if proc.name.isdigit() and b"tsk.launcher" in argv and os.fsencode(where) in argv:
+                found.append(int(proc.name))
+    return found
+
+
+def _catches(pid: int, sig: signal.Signals) -> bool:
+    """Whether process `pid` has a handler of its own for `sig` (its SigCgt mask)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    target = os.path.realpath(path)
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            if os.readlink(fd) == target:
+                return True
+    return False
 
 
 def _forked_by(stderr: str) -> int | None:
@@ -107,21 +136,33 @@ def _waiting(repo: Path, launcher_dir: Path) -> tuple[subprocess.Popen[str], int
     return proc, pids[0]
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _gone(pid: int, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
+    try:
+        wait_until(lambda: not _alive(pid), timeout=timeout, what=f"process {pid} to end")
+    except AssertionError:
+        return False
+    return True
 
 
 def test_ctrl_c_reaches_the_forked_command(launcher_dir: Path, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     proc, child = _waiting(repo, launcher_dir)
-    time.sleep(0.3)
+    # Ctrl-C, once it can land: the command's process passes signals on (SIGCONT is the last it takes
+    # over) and its forked child is inside `tsk wait` (it has the task database open).
+    from tsk.paths import Paths
+    from tsk.queue.db import db_path
+
+    db = db_path(Paths.from_env().data)
+    wait_until(lambda: _catches(proc.pid, signal.SIGCONT) and _has_open(child, db), timeout=30,
+               what="the command to pass signals on and its child to wait")
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err  # as in-process: Ctrl-C ends a command with 130, no traceback
@@ -149,7 +190,9 @@ def test_the_launcher_stops_when_idle_and_refuses_an_unsafe_dir(launcher_dir: Pa
     shared.chmod(0o755)  # others may read it: the environment (API keys) must not pass through it
     res = run_tsk("list", cwd=repo, env={"TSK_LAUNCHER_DIR": str(shared)})
     assert res.returncode == 0
-    time.sleep(1)
+    # A command starts its launcher before it ends, and the launcher lives until idle: had one been
+    # started for `shared`, it would be running now (or have written there already).
+    assert _launchers_in(shared) == []
     assert list(shared.iterdir()) == []
 
 
@@ -393,8 +436,12 @@ def test_the_tmp_fallback_runtime_dir_must_be_private_and_ours(tmp_path: Path) -
     assert not Paths.from_env({"HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path)}).runtime_shared
     _check_shared_runtime(tmp_path / "fresh")  # made, 0700
     assert oct((tmp_path / "fresh").stat().st_mode & 0o777) == "0o700"
+    (tmp_path / "readable").mkdir()
+    (tmp_path / "readable").chmod(0o755)  # an older tsk made it so: closed now
+    _check_shared_runtime(tmp_path / "readable")
+    assert oct((tmp_path / "readable").stat().st_mode & 0o777) == "0o700"
     (tmp_path / "open").mkdir(mode=0o777)
-    (tmp_path / "open").chmod(0o777)
+    (tmp_path / "open").chmod(0o777)  # others could have planted something in it
     (tmp_path / "link").symlink_to(tmp_path / "fresh")
     for bad in ("open", "link"):
         with pytest.raises(TskError, match="not a private directory"):

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import buildx_builds, make_repo, run_tsk, trust
+from helpers import buildx_builds, make_repo, run_tsk, trust
 
 pytestmark = pytest.mark.docker
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 
 def test_no_module_beside_a_script_is_named_after_the_standard_library() -> None:

@@ -6,7 +6,7 @@ import json
 import tomllib
 from pathlib import Path
 
-from conftest import make_repo, run_tsk
+from helpers import make_repo, run_tsk
 
 from tsk.layers.keys import digest_bytes
 from tsk.layers.lockfile import FORMAT, Lock, changes, dumps, loads, locked_layers

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TSK, make_repo, run_tsk
 from fakes import FakeEngine
+from helpers import TSK, run_tsk
 
 from tsk.queue import scheduler
 from tsk.queue.db import MIGRATIONS, db_path
@@ -146,11 +146,6 @@ def test_recovery_requeues_unstarted_fails_started_and_leaves_other_data_dirs_al
 
 
 # -- whole processes, no engine -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "demo", {"README.md": "hi\n", ".tsk/tsk.toml": 'stack = "default"\n'})
 
 
 def _list(repo: Path) -> list[dict]:

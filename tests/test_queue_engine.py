@@ -13,18 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TSK, make_repo, run_tsk
+from helpers import TSK, Lines, git, run_tsk, wait_until
 
-pytestmark = pytest.mark.docker
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
-
-
-@pytest.fixture
-def repo(tmp_path: Path, engine) -> Path:  # type: ignore[no-untyped-def]
-    return make_repo(tmp_path / "demo", {"README.md": "hello\n", ".tsk/tsk.toml": 'stack = "default"\n'})
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("engine")]
 
 
 def _add(repo: Path, script: str, *extra: str) -> list[str]:
@@ -43,13 +34,6 @@ def _serve(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     res = run_tsk("server", "start", "--plain", *args, cwd=repo, timeout=600)
     assert res.returncode == 0, res.stderr + res.stdout
     return res
-
-
-def _until(check, timeout: float = 120, what: str = "") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def _labelled(engine, tid: str) -> list[str]:  # type: ignore[no-untyped-def]
@@ -71,7 +55,7 @@ def test_three_tasks_on_three_stacks_run_two_at_a_time(repo: Path, engine) -> No
         t = tasks[tid]
         assert t["status"] == "COMPLETE", t
         assert t["stack"] == stack and t["branch"] == f"tsk/generic/{t['name']}/{tid}"
-        assert _git(repo, "show", f"{t['branch']}:{stack}.txt") == f"{stack}\n"
+        assert git(repo, "show", f"{t['branch']}:{stack}.txt") == f"{stack}\n"
         assert not _labelled(engine, tid)
     assert "QUEUED → RUNNING" in res.stdout and "RUNNING → COMPLETE" in res.stdout
     # two at a time: some task was claimed while another was still running
@@ -92,16 +76,16 @@ def test_task_graphs_merge_conflict_failure_and_one_task_per_agent(repo: Path) -
     res = run_tsk("add", "-a", "exec,exec", "-p", "echo $RANDOM$$ > twin.txt", cwd=repo)
     twins = res.stdout.split()
     assert len(twins) == 2
-    before = _git(repo, "for-each-ref") + _git(repo, "status", "--porcelain") + (repo / ".git" / "HEAD").read_text()
+    before = git(repo, "for-each-ref") + git(repo, "status", "--porcelain") + (repo / ".git" / "HEAD").read_text()
 
     _serve(repo, "-q", "-w", "2")
     tasks = _tasks(repo)
     t = tasks[both]
     assert t["status"] == "COMPLETE", t
-    tree = _git(repo, "ls-tree", "--name-only", t["branch"]).split()
+    tree = git(repo, "ls-tree", "--name-only", t["branch"]).split()
     assert {"a.txt", "b.txt", "c.txt"} <= set(tree)
-    merge = _git(repo, "rev-parse", t["source_commit"] + "^@").split()
-    assert sorted(merge) == sorted(_git(repo, "rev-parse", tasks[a]["branch"], tasks[b]["branch"]).split())
+    merge = git(repo, "rev-parse", t["source_commit"] + "^@").split()
+    assert sorted(merge) == sorted(git(repo, "rev-parse", tasks[a]["branch"], tasks[b]["branch"]).split())
     c = tasks[clash]
     assert c["status"] == "FAILED" and "same.txt" in c["error"] and x in c["error"] and y in c["error"]
     assert tasks[bad]["status"] == "FAILED" and tasks[bad]["branch"]  # its partial work came back
@@ -110,7 +94,7 @@ def test_task_graphs_merge_conflict_failure_and_one_task_per_agent(repo: Path) -
     assert [tasks[i]["status"] for i in twins] == ["COMPLETE", "COMPLETE"]
     assert len({tasks[i]["branch"] for i in twins}) == 2
     # the merge wrote no ref of its own and touched neither HEAD nor the working tree
-    after = _git(repo, "for-each-ref") + _git(repo, "status", "--porcelain") + (repo / ".git" / "HEAD").read_text()
+    after = git(repo, "for-each-ref") + git(repo, "status", "--porcelain") + (repo / ".git" / "HEAD").read_text()
     new_refs = [ln for ln in after.splitlines() if ln not in before.splitlines()]
     assert all("refs/heads/tsk/" in ln for ln in new_refs)
     res = run_tsk("wait", both, bad, "--json", cwd=repo)
@@ -121,7 +105,7 @@ def test_task_graphs_merge_conflict_failure_and_one_task_per_agent(repo: Path) -
 
 def _start_server(repo: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([*TSK, "server", "start", "--plain", *args], cwd=repo, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.STDOUT, text=True)
 
 
 def _log_has(tsk_home: Path, tid: str, text: str) -> bool:
@@ -133,7 +117,7 @@ def test_cancel_and_retry_of_a_running_task(repo: Path, tsk_home: Path, engine) 
     tid = _add(repo, "echo partial > partial.txt; test -f go.txt || { echo WORKING; sleep 60; }; echo done > d.txt")[0]
     server = _start_server(repo, "-w", "1")
     try:
-        _until(lambda: _log_has(tsk_home, tid, "WORKING"), what="the task to start")
+        wait_until(lambda: _log_has(tsk_home, tid, "WORKING"), timeout=120, what="the task to start")
         t0 = time.monotonic()
         res = run_tsk("cancel", tid, cwd=repo)
         assert res.returncode == 0 and "stopped" in res.stdout, res.stdout + res.stderr
@@ -141,7 +125,7 @@ def test_cancel_and_retry_of_a_running_task(repo: Path, tsk_home: Path, engine) 
         assert time.monotonic() - t0 < 40  # stopped, not slept out
         t = json.loads(res.stdout)[0]
         assert res.returncode == 1 and t["status"] == "CANCELLED" and "tsk cancel" in t["error"]
-        tree = _git(repo, "ls-tree", "--name-only", t["branch"]).split()
+        tree = git(repo, "ls-tree", "--name-only", t["branch"]).split()
         assert "partial.txt" in tree and "d.txt" not in tree
         assert not _labelled(engine, tid)
 
@@ -152,7 +136,7 @@ def test_cancel_and_retry_of_a_running_task(repo: Path, tsk_home: Path, engine) 
         assert res.returncode == 0, res.stdout
         t = _tasks(repo)[new]
         assert t["status"] == "COMPLETE"
-        assert "d.txt" in _git(repo, "ls-tree", "--name-only", t["branch"]).split()
+        assert "d.txt" in git(repo, "ls-tree", "--name-only", t["branch"]).split()
     finally:
         server.send_signal(signal.SIGTERM)
         out, err = server.communicate(timeout=120)
@@ -163,21 +147,29 @@ def test_kill_9_then_a_new_server_recovers_and_two_servers_are_refused(repo: Pat
                                                                       engine) -> None:  # type: ignore[no-untyped-def]
     slow = [_add(repo, f"echo WORKING{n}; sleep 60")[0] for n in range(2)]
     server = _start_server(repo, "-w", "2")
+    assert server.stdout is not None
+    shown = Lines(server.stdout)
     try:
-        _until(lambda: all(_log_has(tsk_home, t, "WORKING") for t in slow), what="both tasks to run")
+        wait_until(lambda: all(_log_has(tsk_home, t, "WORKING") for t in slow), timeout=120, what="both tasks to run")
         res = run_tsk("server", "start", "-q", cwd=repo)  # a second server on the same data dir
         assert res.returncode == 1 and "already running" in res.stderr and str(server.pid) in res.stderr
         queued = _add(repo, "echo after > after.txt")[0]  # waits: both workers are busy
-        time.sleep(0.5)
+        # Each pass of the server claims what it may, then prints the transitions since the last pass. So
+        # once it has printed `queued`, a task added after that is printed by a later pass, whose claim
+        # came after `queued` was there to take.
+        wait_until(lambda: shown.having(f" {queued} ", "QUEUED"), timeout=60, what=lambda: f"the server to show {queued}:\n{shown}")
+        later = _add(repo, "true")[0]
+        wait_until(lambda: shown.having(f" {later} ", "QUEUED"), timeout=60, what=lambda: f"the server to show {later}:\n{shown}")
         assert _tasks(repo)[queued]["status"] == "QUEUED"
         os.kill(server.pid, signal.SIGKILL)
-        server.communicate(timeout=30)
+        server.wait(timeout=30)
         assert all(_tasks(repo)[t]["status"] == "RUNNING" for t in slow)
         assert all(_labelled(engine, t) for t in slow)  # the sandboxes outlived their server
     finally:
         if server.poll() is None:
             server.kill()
-            server.communicate(timeout=30)
+            server.wait(timeout=30)
+        shown.close()
     t0 = time.monotonic()
     res = _serve(repo, "-q", "-w", "2")
     assert time.monotonic() - t0 < 40
@@ -191,7 +183,7 @@ def test_kill_9_then_a_new_server_recovers_and_two_servers_are_refused(repo: Pat
 
     # stop: SIGTERM to the recorded pid; a graceful stop with nothing running
     server = _start_server(repo, "-w", "1")
-    _until(lambda: (tsk_home / "data" / "tsk" / "server.pid").exists(), what="the server's pid file")
+    wait_until(lambda: (tsk_home / "data" / "tsk" / "server.pid").exists(), timeout=120, what="the server's pid file")
     res = run_tsk("server", "stop", cwd=repo)
     assert res.returncode == 0, res.stderr
     server.communicate(timeout=60)

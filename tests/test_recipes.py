@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import make_repo
+from helpers import make_repo
 
 from tsk.errors import ConfigError, TskError, UsageError
 from tsk.paths import Paths

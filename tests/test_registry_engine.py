@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import buildx_builds, make_repo, run_tsk, trust
+from helpers import buildx_builds, make_repo, run_tsk, trust
 from registry_server import failing_registry, free_port, registry, tags
 
 pytestmark = pytest.mark.docker

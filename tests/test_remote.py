@@ -164,7 +164,7 @@ def test_registry_setting_must_name_a_repository() -> None:
 def _ctx(tmp_path: Path, eng: FakeEngine, environ: dict[str, str] | None = None, toml: str = ""):  # type: ignore[no-untyped-def]
     import os
 
-    from conftest import make_repo, trust
+    from helpers import make_repo, trust
 
     from tsk.context import Context
 

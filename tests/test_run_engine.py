@@ -12,13 +12,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import make_repo, run_tsk, trust
+from helpers import PROJECT, git, make_repo, run_tsk, trust
 
 pytestmark = pytest.mark.docker
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
 
 
 def _raw_log(task: dict) -> str:
@@ -41,14 +37,13 @@ def _state(repo: Path) -> dict[str, str]:
             continue
         rel = str(p.relative_to(repo))
         files[rel] = os.readlink(p) if p.is_symlink() else (p.read_text(errors="replace") if p.is_file() else "<dir>")
-    return {"refs": _git(repo, "for-each-ref"), "head": (repo / ".git" / "HEAD").read_text(),
+    return {"refs": git(repo, "for-each-ref"), "head": (repo / ".git" / "HEAD").read_text(),
             "index": (repo / ".git" / "index").read_bytes().hex(), "files": json.dumps(files)}
 
 
 @pytest.fixture
 def repo(tmp_path: Path, engine) -> Path:  # type: ignore[no-untyped-def]
-    r = make_repo(tmp_path / "demo", {"README.md": "hello\n", "src/app.py": "print('app')\n",
-                                       ".gitignore": ".env\nbuild/\n", ".tsk/tsk.toml": 'stack = "default"\n'})
+    r = make_repo(tmp_path / "demo", {**PROJECT, "src/app.py": "print('app')\n", ".gitignore": ".env\nbuild/\n"})
     (r / ".env").write_text("SECRET=1\n")
     (r / "build").mkdir()
     (r / "build" / "out.bin").write_text("artifact")
@@ -61,8 +56,8 @@ def test_a_task_that_commits_comes_back_as_a_branch(repo: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert task["status"] == "COMPLETE" and task["result_branch"] == task["branch"]
     assert task["branch"].startswith("tsk/generic/")
-    assert _git(repo, "show", f"{task['branch']}:feature.txt") == "feature\n"
-    assert _git(repo, "log", "-1", "--format=%s", task["branch"]).strip() == "add feature"
+    assert git(repo, "show", f"{task['branch']}:feature.txt") == "feature\n"
+    assert git(repo, "log", "-1", "--format=%s", task["branch"]).strip() == "add feature"
     after = _state(repo)
     assert after["head"] == before["head"] and after["index"] == before["index"] and after["files"] == before["files"]
     assert [line for line in after["refs"].splitlines() if task["branch"] not in line] == before["refs"].splitlines()
@@ -78,7 +73,7 @@ def test_uncommitted_work_is_committed_and_deletions_and_untracked_files_carry_o
     task, res = _run(repo, script)
     assert res.returncode == 0, res.stderr + res.stdout
     branch = task["result_branch"]
-    tree = _git(repo, "ls-tree", "-r", "--name-only", branch).split()
+    tree = git(repo, "ls-tree", "-r", "--name-only", branch).split()
     assert "left.txt" in tree and "notes.txt" in tree and "README.md" not in tree and ".env" not in tree
     assert (repo / "notes.txt").exists() and not (repo / "left.txt").exists()  # the user's tree is untouched
 
@@ -87,7 +82,7 @@ def test_a_task_that_changes_nothing_makes_no_branch(repo: Path) -> None:
     task, res = _run(repo, "git status --short")
     assert res.returncode == 0 and task["status"] == "COMPLETE"
     assert task["result_branch"] is None
-    assert "tsk/" not in _git(repo, "branch", "--list")
+    assert "tsk/" not in git(repo, "branch", "--list")
     res = run_tsk("run", "--agent", "exec", "-p", "true", cwd=repo)
     assert "no changes, no branch" in res.stdout
 
@@ -111,15 +106,15 @@ def test_the_log_is_kept_with_the_task(repo: Path, tsk_home: Path) -> None:
 
 
 def test_branch_flag_starts_from_that_branch(repo: Path) -> None:
-    _git(repo, "checkout", "-qb", "other")
+    git(repo, "checkout", "-qb", "other")
     (repo / "only-other.txt").write_text("x\n")
-    _git(repo, "add", "only-other.txt")
-    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "o"], check=True)
-    _git(repo, "checkout", "-q", "trunk")
+    git(repo, "add", "only-other.txt")
+    git(repo, "commit", "-qm", "o")
+    git(repo, "checkout", "-q", "trunk")
     (repo / "dirty.txt").write_text("not taken with --branch\n")
     task, res = _run(repo, "test -f only-other.txt && test ! -e dirty.txt && echo ok > ok.txt", "--branch", "other")
     assert res.returncode == 0, res.stderr
-    assert _git(repo, "rev-parse", f"{task['result_branch']}~1").strip() == _git(repo, "rev-parse", "other").strip()
+    assert git(repo, "rev-parse", f"{task['result_branch']}~1").strip() == git(repo, "rev-parse", "other").strip()
 
 
 def test_bad_inputs_are_clear_errors(tmp_path: Path, repo: Path) -> None:
@@ -221,7 +216,7 @@ def test_the_users_uncommitted_changes_alone_make_no_branch(repo: Path) -> None:
     task, res = _run(repo, "grep -q edited README.md")
     assert res.returncode == 0 and task["status"] == "COMPLETE" and task["result_branch"] is None
     task, _ = _run(repo, "echo agent > agent.txt")
-    log = _git(repo, "log", "--format=%s", f"{task['result_branch']}").splitlines()
+    log = git(repo, "log", "--format=%s", f"{task['result_branch']}").splitlines()
     assert log[:2] == [f"tsk: work left uncommitted by exec in task {task['id']}",
                        "tsk: uncommitted changes in the working tree when the task was created"]
 
@@ -243,7 +238,7 @@ def test_ctrl_c_cancels_and_partial_work_still_comes_back(repo: Path) -> None:
     assert proc.returncode == 1, err
     assert "CANCELLED" in err
     branch = next(line.split()[2] for line in out.splitlines() if line.startswith("tsk: branch "))
-    tree = _git(repo, "ls-tree", "-r", "--name-only", branch).split()
+    tree = git(repo, "ls-tree", "-r", "--name-only", branch).split()
     assert "partial.txt" in tree and "never.txt" not in tree
 
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_repo
 from fakes import FakeBuilder, FakeEngine
+from helpers import make_repo
 
 from tsk.context import Context
 from tsk.engine.spec import ContainerSpec
@@ -145,7 +145,7 @@ def test_secrets_reach_the_agent_through_a_0600_file_never_the_record_or_the_con
     import sqlite3
     import stat
 
-    from conftest import trust
+    from helpers import trust
 
     (world.repo / ".tsk" / "tsk.toml").write_text('stack = "default"\nagent = "exec"\nenv = [{name = "API_TOKEN", '
                                                   'value = "s3cr3t-value"}, {name = "MODE", value = "plain"}]\n')

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TSK, make_repo, run_tsk, trust
+from helpers import TSK, git, make_repo, run_tsk, trust, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -23,10 +23,6 @@ pytestmark = pytest.mark.docker
 @pytest.fixture
 def repo(tmp_path: Path, engine) -> Path:  # type: ignore[no-untyped-def]
     return make_repo(tmp_path / "sec", {"README.md": "hello\n", ".tsk/tsk.toml": 'stack = "default"\n'})
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
 
 
 def _tasks(repo: Path) -> dict[str, dict]:
@@ -43,10 +39,7 @@ def _labelled(tid: str) -> list[str]:
 
 
 def _until(check, timeout: float = 120, what: str = "") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+    wait_until(check, timeout=timeout, what=what, every=0.1)
 
 
 def _running_container(repo: Path) -> tuple[str, str]:
@@ -128,7 +121,7 @@ printf '\\033]0;pwned-title\\007\\033[2Jshown plainly\\n'
     assert "\x1b" not in res.stdout + res.stderr and "\x07" not in res.stdout + res.stderr
     assert "shown plainly" in res.stdout
     branch = next(line.split()[2] for line in res.stdout.splitlines() if line.startswith("tsk: branch "))
-    assert "evil.txt" in _git(repo, "ls-tree", "--name-only", branch)
+    assert "evil.txt" in git(repo, "ls-tree", "--name-only", branch)
     # Nothing the task left blocks the server that starts next (it once hung in recovery on the FIFO).
     served = run_tsk("server", "start", "--plain", "-q", cwd=repo, timeout=60)
     assert served.returncode == 0, served.stderr
@@ -168,7 +161,7 @@ def test_run_containers_are_locked_down_and_a_signal_stops_them_keeping_the_work
     task = _tasks(repo)[tid]
     assert task["status"] == "CANCELLED" and sig.name in (task["error"] or ""), task
     assert _labelled(tid) == []
-    assert "partial.txt" in _git(repo, "ls-tree", "--name-only", task["branch"])
+    assert "partial.txt" in git(repo, "ls-tree", "--name-only", task["branch"])
 
 
 def test_queued_and_shell_containers_are_locked_down(repo: Path, tsk_home: Path) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import make_repo
+from helpers import git, make_repo, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -19,15 +20,29 @@ def _tmux(*args: str) -> str:
     return subprocess.run(["tmux", "-L", "tsk-test", *args], capture_output=True, text=True, check=True).stdout
 
 
+def _screen() -> str:
+    return _tmux("capture-pane", "-p", "-t", "shell", "-S", "-200")
+
+
 def _wait_for(text: str, timeout: float = 120) -> str:
-    deadline = time.monotonic() + timeout
-    screen = ""
-    while time.monotonic() < deadline:
-        screen = _tmux("capture-pane", "-p", "-t", "shell", "-S", "-200")
-        if text in screen:
-            return screen
-        time.sleep(0.3)
-    raise AssertionError(f"{text!r} never appeared on the screen:\n{screen}")
+    """The screen, once `text` is on it."""
+    def shown() -> str | None:
+        screen = _screen()
+        return screen if text in screen else None
+
+    return wait_until(shown, timeout=timeout, every=0.3, what=lambda: f"{text!r} on the screen:\n{_screen()}")
+
+
+def _columns(ask: int) -> int:
+    """The width the shell in the sandbox sees now (`ask` tells this answer from earlier ones)."""
+    _tmux("send-keys", "-t", "shell", f"clear; echo COLS-{ask}=$(tput cols)", "Enter")
+    answer = re.compile(rf"COLS-{ask}=(\d+)")
+
+    def answered() -> int | None:
+        found = answer.search(_screen())
+        return int(found.group(1)) if found else None
+
+    return wait_until(answered, timeout=120, every=0.3, what=lambda: f"an answer to ask {ask}:\n{_screen()}")
 
 
 def test_shell_through_tmux(tmp_path: Path, engine, tsk_home: Path) -> None:  # type: ignore[no-untyped-def]
@@ -43,9 +58,11 @@ def test_shell_through_tmux(tmp_path: Path, engine, tsk_home: Path) -> None:  # 
         _tmux("send-keys", "-t", "shell", "echo typed-by-a-person > typed.txt && echo COLS=$(tput cols)", "Enter")
         _wait_for("COLS=120")
         _tmux("resize-window", "-t", "shell", "-x", "90", "-y", "40")
-        time.sleep(0.5)
-        _tmux("send-keys", "-t", "shell", "clear; echo COLS=$(tput cols)", "Enter")
-        _wait_for("COLS=90")
+        # The docker CLI passes the new size on when it gets its SIGWINCH, which nothing here can see:
+        # ask the sandbox until it has the new width.
+        asks = itertools.count()
+        wait_until(lambda: _columns(next(asks)) == 90, timeout=60, every=0.3,
+                   what=lambda: f"the sandbox to see 90 columns:\n{_screen()}")
         _tmux("send-keys", "-t", "shell", "exit", "Enter")
         screen = _wait_for("TSK-DONE-")
     finally:
@@ -53,9 +70,7 @@ def test_shell_through_tmux(tmp_path: Path, engine, tsk_home: Path) -> None:  # 
     assert "TSK-DONE-0" in screen, screen
     branch = next(line.split()[2] for line in screen.splitlines() if line.startswith("tsk: branch "))
     assert branch.startswith("tsk/shell/")
-    content = subprocess.run(["git", "-C", str(repo), "show", f"{branch}:typed.txt"], capture_output=True, text=True,
-                             check=True).stdout
-    assert content == "typed-by-a-person\n"
+    assert git(repo, "show", f"{branch}:typed.txt") == "typed-by-a-person\n"
     assert not (repo / "typed.txt").exists()
 
 

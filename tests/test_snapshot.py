@@ -12,8 +12,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from helpers import git as git_output
+from helpers import make_repo
 
-from tests.conftest import make_repo
 from tsk.errors import TskError
 from tsk.snapshot.fetch import fetch_result
 from tsk.snapshot.inside import commit_script, overlay_volume_opts, prepare_script
@@ -28,10 +29,8 @@ IDENTITY = {"GIT_AUTHOR_NAME": "Agent", "GIT_AUTHOR_EMAIL": "agent@example.com",
 
 
 def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com",
-                           "-c", "protocol.file.allow=always", *args],
-                          cwd=repo, capture_output=True, text=True, check=True)
-    return done.stdout.strip()
+    """git's output without the newline at its end, which is what the checks here compare."""
+    return git_output(repo, *args).strip()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from conftest import make_repo
+from helpers import make_repo
 from stack_checks import AGENT_VERSION, HELLO
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -11,9 +11,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import make_repo
 
 from tests import test_snapshot
-from tests.conftest import make_repo
 from tests.test_snapshot import dot_git_hash, git, sandbox, user_state
 from tsk.sandbox.runner import fetch_work
 from tsk.snapshot.fetch import fetch_result

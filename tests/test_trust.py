@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import make_repo, run_tsk
+from helpers import make_repo, run_tsk
 
 from tsk.config import ProjectFile, ProjectSettings, UserFile
 from tsk.config.schema import EnvVar, LayersConfig, SlotConfig, Volume

@@ -101,5 +101,5 @@ def _check_shared_runtime(base: Path) -> None:
 
     if not owned_private_dir(str(base)):
         raise TskError(f"{base} (tsk's runtime dir when XDG_RUNTIME_DIR is unset) is not a private directory "
-                       "of yours: it is a link, another user's, or open to others",
+                       "of yours: it is a link, another user's, or others may write into it",
                        hint="remove it if it is not yours, or set TSK_RUNTIME_DIR to a dir only you can use")

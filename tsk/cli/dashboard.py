@@ -118,11 +118,17 @@ class Dashboard(App[None]):
     ]
 
     def __init__(self, source: TaskSource, *, stop: Callable[[], None], refresh: float = 0.5,
-                 finished: Callable[[], bool] | None = None) -> None:
+                 finished: Callable[[], bool] | None = None, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self.source = source
         self._finished = finished
         self.refresh_every = refresh
+        # Durations are measured on this clock (a test sets the time instead of sleeping).
+        self.clock = clock
+        # Counters of what has happened, so a caller can wait for "it had its chance" instead of for a time:
+        # refreshes done (rows and the log read again), and questions answered (yes or no).
+        self.refreshes = 0
+        self.answers = 0
         self.following = True
         self._stop = stop
         self._stopped = False
@@ -156,12 +162,18 @@ class Dashboard(App[None]):
         self.set_interval(self.refresh_every, self.tick)
 
     def tick(self) -> None:
+        # Once the app is closing its widgets may have no screen left (NoScreen): textual's shutdown
+        # removes the screens first, and this can still be called then, by the refresh timer under
+        # `run_test` (the app's timers stop last there) or by a cancel's worker thread finishing late.
+        if not self.is_running:
+            return
         if self._finished is not None and self._finished():
             self._stopped = True  # the server ended on its own: nothing to ask it
             self.exit()
             return
         self._load_rows()
         self._follow_log()
+        self.refreshes += 1
 
     # the task list
 
@@ -179,7 +191,7 @@ class Dashboard(App[None]):
         if rows and self.table.screen.focused is None:  # its own screen: a modal may be on top
             table.focus()
         self._rows = {r.id: r for r in rows}
-        now = time.time()
+        now = self.clock()
         fresh = {r.id: cells(r, now) for r in rows}
         if [k.value for k in table.rows] == list(fresh):
             for task_id, values in fresh.items():
@@ -280,6 +292,7 @@ class Dashboard(App[None]):
             if yes:
                 # A thread: stopping a running task's container takes seconds, the view must not freeze.
                 self.run_worker(lambda: self._act(act, task_id, done), thread=True)
+            self.answers += 1
 
         self.push_screen(Confirm(question), answered)
 
