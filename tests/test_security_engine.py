@@ -255,3 +255,37 @@ def test_kill_9_of_the_server_at_each_phase_then_a_server_leaves_one_final_state
     served = run_tsk("server", "start", "--plain", "-q", cwd=repo, timeout=300)
     assert served.returncode == 0, served.stderr
     _ended(repo, _data(tsk_home), tid)
+
+
+def test_a_fork_bomb_stays_inside_its_pids_limit(repo: Path, tsk_home: Path) -> None:
+    """Once a fork bomb in an unlimited task froze this machine for minutes. The limit is checked on the
+    running container before the bomb goes off (the script waits for a file the test writes only then);
+    while it rages the host still starts processes; SIGTERM to tsk run ends it all."""
+    (repo / ".tsk" / "tsk.toml").write_text('stack = "default"\npids_limit = 64\n')  # lower: needs no trust
+    script = ("while [ ! -e /tsk/output/go ]; do sleep 0.1; done; echo BOMB; "
+              "b() { b | b & }; b; sleep 300")
+    proc = subprocess.Popen([*TSK, "run", "-a", "exec", "-p", script], cwd=repo, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        tid, cid = _running_container(repo)
+        assert _inspect(cid)["HostConfig"]["PidsLimit"] == 64  # the limit is in place: only then the bomb
+        (_data(tsk_home) / "tasks" / tid / "output" / "go").write_text("")
+        _until(lambda: "BOMB" in (_data(tsk_home) / "tasks" / tid / "log" / "agent.raw.log").read_text(),
+               what="the bomb to go off")
+        def at_the_limit() -> bool:
+            out = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.PIDs}}", cid],
+                                 capture_output=True, text=True, check=False).stdout.strip()
+            return out.isdigit() and int(out) >= 60
+
+        _until(at_the_limit, what="the bomb to reach the container's pids limit")
+        for _ in range(20):  # the host still forks at will
+            assert subprocess.run(["true"], timeout=10).returncode == 0
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+            subprocess.run(["docker", "rm", "-f", cid], capture_output=True, check=False)
+    assert _labelled(tid) == []
+    assert _tasks(repo)[tid]["status"] == "CANCELLED"

@@ -72,9 +72,17 @@ class Context:
         return BuildxBuilder()
 
     @cached_property
+    def cache_dir(self) -> Path:
+        """The cache dir, made private (0700) on first use: it holds build contexts and the proxies' configs."""
+        from tsk.files import private_dir
+
+        return private_dir(self.paths.cache)
+
+    @cached_property
     def index(self) -> LayerIndex:
         from tsk.layers.index import LayerIndex
 
+        self.cache_dir  # noqa: B018 - made private before the index makes its own dir in it
         return LayerIndex(self.paths.layer_index)
 
     def find_repo(self, explicit: Path | None = None) -> Path:

@@ -69,7 +69,7 @@ def base_image_id(ctx: Context, ref: str) -> str:
 def ca_roots(ctx: Context, cfg: ResolvedConfig) -> dict[str, Path]:
     setting = cfg.layers.ca_certs
     certs = ca.collect(setting if setting == "auto" else list(setting))
-    return {ca.CONTEXT_NAME: ca.materialise(certs, ctx.paths.cache)}
+    return {ca.CONTEXT_NAME: ca.materialise(certs, ctx.cache_dir)}
 
 
 def targets(ctx: Context, req: TargetRequest, cfg: ResolvedConfig | None = None, *,
@@ -115,7 +115,7 @@ def make_store(ctx: Context, cfg: ResolvedConfig, events: BuildEvents | None = N
 
         remote = Remote(ctx.engine, repository)
     return Store(engine=ctx.engine, builder=ctx.builder_factory, index=ctx.index,
-                 locks=ctx.paths.locks, scratch=ctx.paths.cache / "contexts", events=events, remote=remote)
+                 locks=ctx.paths.locks, scratch=ctx.cache_dir / "contexts", events=events, remote=remote)
 
 
 def unique_layers(tgts: list[Target]) -> list[Layer]:
