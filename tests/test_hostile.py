@@ -126,7 +126,9 @@ def test_the_watcher_stops_the_container_when_the_sandbox_writes_past_its_disk_l
     eng.add_container("tsk-task-x", labels={}, status="running")
     fine = disk_check([tmp_path / "upper"], 8 << 20, tmp_path)
     over = disk_check([tmp_path / "upper"], 1 << 20, tmp_path)
-    assert fine() is None and "over its disk_gb limit" in (over() or "")
+    stop = over()
+    assert fine() is None and stop is not None and stop.failure_class == "agent_error"
+    assert "over its disk_gb limit" in stop.reason
     with Watcher(eng, "tsk-task-x", [fine, over], every=0.05) as watcher:
         deadline = time.monotonic() + 10
         while watcher.reason is None and time.monotonic() < deadline:

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from fakes import FakeBuilder, FakeEngine
 
+from tsk.durations import parse_duration
 from tsk.layers.index import LayerIndex
 from tsk.layers.listing import LayerRow
 from tsk.layers.plan import Slot, plan_chain
-from tsk.layers.prune import parse_duration, plan_prune
+from tsk.layers.prune import plan_prune
 from tsk.layers.store import Store
 from tsk.layers.why import explain
 

@@ -23,10 +23,12 @@ from tsk.agents.events import decode_event, render
 from tsk.cli.render import duration
 from tsk.errors import TskError
 from tsk.queue.view import TaskRow, TaskSource
+from tsk.text import printable
 
 EMPTY = "no tasks yet — add one with `tsk add -p ...`"
-COLUMNS = ("status", "id", "name", "agent", "duration", "branch")
-STATUS_STYLE = {"QUEUED": "yellow", "WAITING": "blue", "RUNNING": "bold cyan", "COMPLETE": "green",
+COLUMNS = ("status", "id", "name", "agent", "try", "duration", "branch")
+STATUS_STYLE = {"QUEUED": "yellow", "WAITING": "blue", "RUNNING": "bold cyan", "BLOCKED": "bold yellow",
+                "COMPLETE": "green",
                 "FAILED": "bold red", "CANCELLED": "magenta"}
 ENDED = frozenset({"COMPLETE", "FAILED", "CANCELLED"})
 # A log can be long: the pane keeps the newest lines, and reads at most a chunk per refresh so the
@@ -39,7 +41,8 @@ def cells(row: TaskRow, now: float) -> tuple[str, ...]:
     """The row as the table shows it; the duration of a running task grows with `now`."""
     end = now if row.finished is None else row.finished
     took = "-" if row.started is None else duration(end - row.started)
-    return (row.status, row.id, row.name, row.agent, took, row.branch or "")
+    tries = f"{row.attempts}/{row.max_attempts}" if row.attempts else "-"
+    return (row.status, row.id, row.name, row.agent, tries, took, row.branch or "")
 
 
 class LogTail:
@@ -238,7 +241,12 @@ class Dashboard(App[None]):
         log.clear()
         self._tail = LogTail(self.source.log_path(task_id)) if task_id else None
         row = self._rows.get(task_id or "")
-        log.border_title = f"{row.id} · {row.name}" if row else ""
+        title = f"{row.id} · {row.name}" if row else ""
+        if row is not None and row.attempts:
+            title += f" · attempt {row.attempts}/{row.max_attempts}"
+        if row is not None and row.why:
+            title += f" · {printable(row.why)[:80]}"
+        log.border_title = title
         self._set_following(True)
 
     def _follow_log(self) -> None:

@@ -156,7 +156,7 @@ def prune(
     json: Json = False,
 ) -> int:
     """Remove layers nothing needs: not the current target's, not used by a container, not used recently."""
-    from tsk.layers.prune import parse_duration
+    from tsk.durations import parse_duration
     from tsk.layers.prune import prune as run_prune
 
     report = run_prune(Context(), _request(repo, project, (), ()), dry_run=dry_run,

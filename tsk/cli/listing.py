@@ -9,9 +9,11 @@ import time
 from typing import TYPE_CHECKING
 
 from tsk.cli.render import ago, duration, emit_json
+from tsk.text import printable
 
 if TYPE_CHECKING:
     from tsk.queue.listing import Listing
+    from tsk.tasks.store import ListedTask
 
 
 def show_list(*, json: bool) -> int:
@@ -31,21 +33,35 @@ def show_list(*, json: bool) -> int:
     return 0
 
 
+def _why(t: ListedTask) -> str:
+    """Why a task waits, is blocked or failed, on one line of the table (--json has it whole)."""
+    if t.status in ("WAITING", "BLOCKED") and t.blocked:
+        text = t.blocked
+    elif t.status == "FAILED" and t.error:
+        text = (f"{t.failure_class}: " if t.failure_class else "") + t.error
+    else:
+        return ""
+    flat = " ".join(printable(text).split())
+    return flat if len(flat) <= 80 else flat[:79] + "…"
+
+
 def render_text(listing: Listing) -> str:
     """A plain table (fixed columns, no terminal library) and a summary line."""
     now = time.time()
-    head = ("ID", "NAME", "TYPE", "STATUS", "DURATION", "PARENTS", "SOURCE", "AGENT", "BRANCH", "CREATED")
+    head = ("ID", "NAME", "TYPE", "STATUS", "TRY", "DURATION", "PARENTS", "SOURCE", "AGENT", "BRANCH", "CREATED",
+            "WHY")
     rows = [head]
     for t in listing.tasks:
         source = t.from_branch or (t.source_commit or "-")[:10]
         took = "-" if t.duration is None else duration(t.duration, tenths=True)
-        rows.append((t.id, t.name[:30], t.type, t.status, took, ",".join(t.parents) or "-", source,
-                     t.agent, t.branch or "-", ago(t.created, now)))
+        tries = f"{t.attempts}/{t.max_attempts}" if t.attempts else "-"
+        rows.append((t.id, t.name[:30], t.type, t.status, tries, took, ",".join(t.parents) or "-", source,
+                     t.agent, t.branch or "-", ago(t.created, now), _why(t)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     fmt = "  ".join(f"{{{i}:<{w}}}" for i, w in enumerate(widths[:-1])) + f"  {{{len(head) - 1}}}"
     lines = [fmt.format(*r) for r in rows]
     c = listing.counts
-    order = ("RUNNING", "QUEUED", "WAITING", "COMPLETE", "FAILED", "CANCELLED")
+    order = ("RUNNING", "BLOCKED", "QUEUED", "WAITING", "COMPLETE", "FAILED", "CANCELLED")
     parts = [f"{c[s]} {s.lower()}" for s in order if c.get(s)]
     lines.append(f"{len(listing.tasks)} task(s)" + (": " + ", ".join(parts) if parts else ""))
     return "\n".join(lines) + "\n"

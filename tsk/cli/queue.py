@@ -12,8 +12,11 @@ from cyclopts import Parameter
 from tsk.cli.render import emit_json
 from tsk.cli.run import (
     AgentOpt,
+    AttemptsOpt,
     BranchOpt,
+    BudgetOpt,
     EditOpt,
+    IdleOpt,
     NameOpt,
     NoIsolation,
     PrivOpt,
@@ -23,8 +26,11 @@ from tsk.cli.run import (
     RepoOpt,
     StackOpt,
     SudoOpt,
+    TimeoutOpt,
     TypeOpt,
+    ValidateOpt,
     build_instructions,
+    limits_of,
 )
 from tsk.context import Context
 from tsk.text import printable
@@ -36,7 +42,7 @@ ParentOpt = Annotated[list[str] | None, Parameter(name="--parent", help=(
     "Start from this task's result (repeat for several: from the merge of their results)."))]
 WaitOpt = Annotated[bool, Parameter(negative=(), help="Block until the task(s) end, then print the results.")]
 JsonOpt = Annotated[bool, Parameter(negative=(), help="Print JSON for scripts.")]
-TimeoutOpt = Annotated[float | None, Parameter(help="Give up waiting after this many seconds.")]
+WaitTimeoutOpt = Annotated[float | None, Parameter(name="--timeout", help="Give up waiting after this many seconds.")]
 
 
 def add(
@@ -56,6 +62,11 @@ def add(
     no_network_isolation: NoIsolation = False,
     sudo: SudoOpt = False,
     privileged: PrivOpt = False,
+    timeout: TimeoutOpt = None,
+    idle_timeout: IdleOpt = None,
+    budget: BudgetOpt = None,
+    attempts: AttemptsOpt = None,
+    validate: ValidateOpt = None,
     json: JsonOpt = False,
 ) -> int:
     """Queue a task for the server (the repo is snapshotted now); `-a a,b` queues one task per agent."""
@@ -69,7 +80,8 @@ def add(
     agents = tuple(a.strip() for a in agent.split(",") if a.strip()) if agent else ()
     req = RunRequest(instructions=instructions, type=type, name=name, repo=str(repo_dir), project=project,
                      stack=stack, from_branch=branch, network_isolation=not no_network_isolation,
-                     sudo=sudo or None, privileged=privileged or None)
+                     sudo=sudo or None, privileged=privileged or None,
+                     limits=limits_of(timeout, idle_timeout, budget, attempts, validate))
     tasks = add_tasks(ctx, req, agents=agents, parents=tuple(parent or ()))
     if not wait:
         if json:
@@ -93,7 +105,7 @@ def list_(*, json: JsonOpt = False) -> int:
     return show_list(json=json)
 
 
-def wait(*ids: str, json: JsonOpt = False, timeout: TimeoutOpt = None) -> int:
+def wait(*ids: str, json: JsonOpt = False, timeout: WaitTimeoutOpt = None) -> int:
     """Block until the tasks end; print each one's status, branch, duration, error and last log lines.
     Exit 0 only if all completed."""
     return _waited(Context(), list(ids), json=json, timeout=timeout)
@@ -114,8 +126,15 @@ def _waited(ctx: Context, ids: list[str], *, json: bool, timeout: float | None) 
 def _print_result(r: WaitResult) -> None:
     took = "-" if r.duration is None else f"{r.duration:.1f}s"
     print(f"{r.id} {r.name} {r.status} in {took}: " + (f"branch {r.branch}" if r.branch else "no branch"))
+    spent = [f"attempt {r.attempts} of {r.max_attempts}"] if r.attempts else []
+    if r.cost_usd is not None:
+        spent.append(f"${r.cost_usd:.4f}")
+    if r.turns is not None:
+        spent.append(f"{r.turns} turn" + ("" if r.turns == 1 else "s"))
+    if spent:
+        print("  " + ", ".join(spent))
     if r.error:
-        print(f"  error: {printable(r.error)}")
+        print("  error: " + (f"{r.failure_class}: " if r.failure_class else "") + printable(r.error))
     for line in r.log_tail:
         print(f"  | {printable(line)}")
 

@@ -12,6 +12,7 @@ from cyclopts import Parameter
 from tsk import interrupt
 from tsk.cli.render import emit_json
 from tsk.context import Context
+from tsk.sandbox.runner import Limits
 from tsk.text import printable
 
 
@@ -64,6 +65,21 @@ PrivOpt = Annotated[bool, Parameter(negative=(), help="Run the sandbox privilege
 JsonOpt = Annotated[bool, Parameter(negative=(), help="Print the task record as JSON at the end.")]
 
 
+TimeoutOpt = Annotated[str | None, Parameter(help="Wall clock of one attempt: 90s, 20m, 2h (default 2h).")]
+IdleOpt = Annotated[str | None, Parameter(help="Stalled after this long with no agent event or output (default 20m).")]
+BudgetOpt = Annotated[float | None, Parameter(name="--budget", help=(
+    "Stop the agent once the task's attempts together cost this many USD, as the agent reports it."))]
+AttemptsOpt = Annotated[int | None, Parameter(help="How many attempts at most (default 3).")]
+ValidateOpt = Annotated[str | None, Parameter(help=(
+    "A command run in the sandbox after the agent; non-zero fails the attempt (class `validation`)."))]
+
+
+def limits_of(timeout: str | None, idle_timeout: str | None, budget: float | None, attempts: int | None,
+              validate: str | None) -> Limits:
+    return Limits(timeout=timeout, idle_timeout=idle_timeout, budget_usd=budget, max_attempts=attempts,
+                  validate=validate)
+
+
 def build_instructions(ctx: Context, repo_dir: Path, type: str, prompt: str | None, prompt_file: str | None,
                        edit: bool) -> str:
     """The prompt (flag, file or pipe) rendered through the task template, optionally edited."""
@@ -97,9 +113,17 @@ def run(
     no_network_isolation: NoIsolation = False,
     sudo: SudoOpt = False,
     privileged: PrivOpt = False,
+    timeout: TimeoutOpt = None,
+    idle_timeout: IdleOpt = None,
+    budget: BudgetOpt = None,
+    attempts: AttemptsOpt = None,
+    validate: ValidateOpt = None,
     json: JsonOpt = False,
 ) -> int:
-    """Run one task now in a sandbox; its work comes back as branch tsk/<type>/<name>/<id>."""
+    """Run one task now in a sandbox; its work comes back as branch tsk/<type>/<name>/<id>.
+
+    Each attempt has limits (--timeout, --idle-timeout, --budget); a failed attempt is followed by
+    another by the remediation ladder, up to --attempts; --validate decides "done"."""
     from tsk.queue.stores import open_store
     from tsk.sandbox.runner import RunRequest, run_task
 
@@ -110,7 +134,8 @@ def run(
     instructions = build_instructions(ctx, repo_dir, type, prompt, prompt_file, edit)
     req = RunRequest(instructions=instructions, type=type, name=name, repo=str(repo_dir), project=project,
                      agent=agent, stack=stack, from_branch=branch, network_isolation=not no_network_isolation,
-                     sudo=sudo or None, privileged=privileged or None)
+                     sudo=sudo or None, privileged=privileged or None,
+                     limits=limits_of(timeout, idle_timeout, budget, attempts, validate))
     ui = TerminalRun(quiet=json)
     if no_network_isolation:
         ui.note("network isolation is OFF for this task: the sandbox can reach anything the host can")

@@ -28,6 +28,7 @@ from tsk.config.schema import (
     UserFile,
     Volume,
 )
+from tsk.durations import parse_duration
 from tsk.errors import ConfigError
 
 BUILT_IN = "built-in"
@@ -42,6 +43,12 @@ _BUILT_IN_SCALARS: dict[str, Any] = {
     "cpu": 8.0,
     "pids_limit": 4096,
     "disk_gb": 20.0,
+    "timeout": "2h",
+    "idle_timeout": "20m",
+    "budget_usd": None,
+    "loop_limit": 5,
+    "max_attempts": 3,
+    "validate": None,
     "setup": None,
     "sudo": False,
     "privileged": False,
@@ -106,6 +113,12 @@ def resolve(
         cpu=float(scalars["cpu"]),
         pids_limit=int(scalars["pids_limit"]),
         disk_gb=float(scalars["disk_gb"]),
+        timeout=parse_duration(scalars["timeout"]),
+        idle_timeout=parse_duration(scalars["idle_timeout"]),
+        budget_usd=None if scalars["budget_usd"] is None else float(scalars["budget_usd"]),
+        loop_limit=int(scalars["loop_limit"]),
+        max_attempts=int(scalars["max_attempts"]),
+        validate=scalars["validate"],
         setup=scalars["setup"],
         stack_config=_slots(sources, "stack_config", origin),
         agent_config=_slots(sources, "agent_config", origin),

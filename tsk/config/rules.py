@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping
 
 from tsk.config.location import Loc, at
 from tsk.config.schema import EnvVar, LayersConfig, ProjectSettings, ServerConfig, SlotConfig, Volume
-from tsk.errors import ConfigError
+from tsk.durations import parse_duration
+from tsk.errors import ConfigError, UsageError
 from tsk.layers.remote import valid_repository
 
 # Agent and stack names end up in image tags and layer file names, so keep them to what both allow.
@@ -24,6 +25,23 @@ def check_settings(settings: ProjectSettings, loc: Loc, path: str | None) -> Non
     _positive(settings.memory_gb, (*loc, "memory_gb"), path)
     _positive(settings.cpu, (*loc, "cpu"), path)
     _positive(settings.disk_gb, (*loc, "disk_gb"), path)
+    _positive(settings.budget_usd, (*loc, "budget_usd"), path)
+    for key in ("timeout", "idle_timeout"):
+        value = getattr(settings, key)
+        if value is not None:
+            try:
+                seconds = parse_duration(value)
+            except UsageError:
+                seconds = -1.0
+            if not seconds > 0:
+                raise ConfigError(f"{at((*loc, key))} must be a duration such as \"90s\", \"20m\" or \"2h\", got "
+                                  f"{value!r}", path=path)
+    for key, least in (("loop_limit", 2), ("max_attempts", 1)):
+        value = getattr(settings, key)
+        if value is not None and value < least:
+            raise ConfigError(f"{at((*loc, key))} must be at least {least}, got {value}", path=path)
+    if settings.validate is not None and not settings.validate.strip():
+        raise ConfigError(f"{at((*loc, 'validate'))} must be a command, not empty", path=path)
     if settings.pids_limit is not None and settings.pids_limit < 16:
         raise ConfigError(f"{at((*loc, 'pids_limit'))} must be at least 16 (a shell, git and the agent need some), "
                           f"got {settings.pids_limit}", path=path)

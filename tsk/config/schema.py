@@ -47,6 +47,13 @@ class ProjectSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     cpu: float | None = None
     pids_limit: int | None = None  # processes and threads the sandbox may have at once
     disk_gb: float | None = None  # what the sandbox may write to the host's disk
+    # Unattended tasks (DESIGN §7): limits of each attempt, how many attempts, and what decides "done".
+    timeout: str | float | None = None  # wall clock of one attempt: "90s", "20m", "2h" or seconds
+    idle_timeout: str | float | None = None  # no agent event and no output this long: stalled
+    budget_usd: float | None = None  # the task's attempts together may cost this much
+    loop_limit: int | None = None  # the same tool call with the same input this many times in a row: looping
+    max_attempts: int | None = None
+    validate: str | None = None  # a shell command run in the sandbox after the agent; non-zero fails the attempt
     setup: str | None = None
     stack_config: dict[str, SlotConfig] | None = None
     agent_config: dict[str, SlotConfig] | None = None
@@ -98,6 +105,12 @@ class ResolvedConfig(msgspec.Struct, frozen=True, kw_only=True):
     cpu: float
     pids_limit: int = 4096  # defaults: configs stored with tasks queued before these existed
     disk_gb: float = 20.0
+    timeout: float = 7200.0  # seconds
+    idle_timeout: float = 1200.0
+    budget_usd: float | None = None
+    loop_limit: int = 5
+    max_attempts: int = 3
+    validate: str | None = None
     setup: str | None
     stack_config: dict[str, SlotConfig]
     agent_config: dict[str, SlotConfig]

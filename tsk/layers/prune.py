@@ -9,28 +9,12 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from tsk.errors import EngineError, UsageError
+from tsk.errors import EngineError
 from tsk.layers.listing import LayerRow, list_layers
 
 if TYPE_CHECKING:
     from tsk.context import Context
     from tsk.layers.service import TargetRequest
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_duration(text: str) -> float:
-    """`90s`, `30m`, `12h`, `7d`, `2w`, or a bare number of seconds."""
-    t = text.strip().lower()
-    try:
-        if t and t[-1] in _UNITS:
-            return float(t[:-1]) * _UNITS[t[-1]]
-        return float(t)
-    except ValueError:
-        raise UsageError(
-            f"cannot read `{text}` as a duration", hint="use a number with a unit: 90s, 30m, 12h, 7d, 2w"
-        ) from None
-
 
 class PruneItem(msgspec.Struct, kw_only=True):
     key: str

@@ -110,10 +110,10 @@ def cancel(ctx: Context, refs: list[str], reason: str = "cancelled by tsk cancel
             tid = store.resolve(ref)
             task = store.get(tid)
             assert task is not None
-            if task.status in ("QUEUED", "WAITING"):
-                task.error, task.finished = reason, time.time()
+            if task.status in ("QUEUED", "WAITING", "BLOCKED"):
+                task.error, task.finished, task.blocked = reason, time.time(), None
                 try:
-                    store.transition(tid, "CANCELLED", reason, task=task, allowed=("QUEUED", "WAITING"))
+                    store.transition(tid, "CANCELLED", reason, task=task, allowed=("QUEUED", "WAITING", "BLOCKED"))
                     out.append(Outcome(id=tid, action="cancelled"))
                     continue
                 except Conflict:
@@ -162,6 +162,11 @@ class WaitResult(msgspec.Struct, kw_only=True):
     duration: float | None
     error: str | None
     log_tail: list[str]
+    attempts: int = 0
+    max_attempts: int = 3
+    failure_class: str | None = None
+    cost_usd: float | None = None
+    turns: int | None = None
 
 
 def wait(ctx: Context, refs: list[str], *, timeout: float | None = None, tail: int = 5) -> list[WaitResult]:
@@ -172,7 +177,9 @@ def wait(ctx: Context, refs: list[str], *, timeout: float | None = None, tail: i
     finally:
         store.close()
     return [WaitResult(id=t.id, name=t.name, status=t.status, branch=t.result_branch, duration=duration(t),
-                       error=t.error, log_tail=log_tail(ctx.paths.data, t.id, tail)) for t in tasks]
+                       error=t.error, log_tail=log_tail(ctx.paths.data, t.id, tail), attempts=t.attempts,
+                       max_attempts=t.max_attempts, failure_class=t.failure_class, cost_usd=t.cost_usd, turns=t.turns)
+            for t in tasks]
 
 
 def duration(t: Task) -> float | None:

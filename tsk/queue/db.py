@@ -18,7 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 import msgspec
 
 from tsk.errors import TskError, UsageError
-from tsk.tasks.model import Task
+from tsk.tasks.model import Attempt, Task
 from tsk.tasks.store import Conflict, ListedTask, Transition
 
 DB_NAME = "tasks.db"
@@ -52,13 +52,32 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX transitions_task ON transitions (task);
     """,
+    # 2: unattended tasks: attempts, failure classes, cost, BLOCKED with its back-off, agents held back
+    """
+    ALTER TABLE tasks ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN max_attempts INTEGER NOT NULL DEFAULT 3;
+    ALTER TABLE tasks ADD COLUMN failure_class TEXT;
+    ALTER TABLE tasks ADD COLUMN cost_usd REAL;
+    ALTER TABLE tasks ADD COLUMN turns INTEGER;
+    ALTER TABLE tasks ADD COLUMN blocked_until REAL;
+    ALTER TABLE tasks ADD COLUMN credential_digest TEXT;
+    CREATE TABLE attempts (
+        task TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+        n INTEGER NOT NULL,
+        failure_class TEXT,
+        data TEXT NOT NULL,
+        PRIMARY KEY (task, n)
+    );
+    CREATE TABLE agent_holds (agent TEXT PRIMARY KEY, until REAL NOT NULL, reason TEXT NOT NULL);
+    """,
 )
 
 
-_LIST_ORDER = ("CASE status WHEN 'RUNNING' THEN 0 WHEN 'QUEUED' THEN 1 WHEN 'WAITING' THEN 2 ELSE 3 END, "
+_LIST_ORDER = ("CASE status WHEN 'RUNNING' THEN 0 WHEN 'BLOCKED' THEN 1 WHEN 'QUEUED' THEN 2 WHEN 'WAITING' THEN 3 "
+               "ELSE 4 END, "
                "created DESC, id DESC")
 _LIST_SQL = ("SELECT id, name, type, status, agent, stack, project, repo, source_commit, from_branch, result_branch, "
-             "created, started, finished, error, blocked, "
+             "created, started, finished, error, blocked, attempts, max_attempts, failure_class, cost_usd, turns, "
              "(SELECT group_concat(parent, ',') FROM parents WHERE child = tasks.id) "
              "FROM tasks ORDER BY " + _LIST_ORDER)
 
@@ -86,7 +105,12 @@ class SqliteStore:
             self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = NORMAL")
             self.conn.execute("PRAGMA foreign_keys = ON")
-            if self.conn.execute("PRAGMA user_version").fetchone()[0] < len(MIGRATIONS):
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StoreError(f"the task database {db_path(data_dir)} has schema version {version}, made by a newer "
+                                 f"tsk; this one knows versions up to {len(MIGRATIONS)}",
+                                 hint="upgrade tsk, or point TSK_DATA_HOME elsewhere")
+            if version < len(MIGRATIONS):
                 self._migrate()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the task database {db_path(data_dir)}: {exc}") from exc
@@ -217,9 +241,10 @@ class SqliteStore:
                            repo=repo, source_commit=source, from_branch=from_branch, branch=branch, created=created,
                            started=started, finished=finished,
                            duration=None if started is None else round((finished or now) - started, 2),
-                           error=error, blocked=blocked, parents=parents.split(",") if parents else [])
+                           error=error, blocked=blocked, parents=parents.split(",") if parents else [],
+                           attempts=attempts, max_attempts=most, failure_class=failure, cost_usd=cost, turns=turns)
                 for (tid, name, typ, status, agent, stack, project, repo, source, from_branch, branch, created,
-                     started, finished, error, blocked, parents) in rows]
+                     started, finished, error, blocked, attempts, most, failure, cost, turns, parents) in rows]
 
     def relink(self, child: str, old: str, new: str) -> None:
         with self._write() as c:
@@ -260,16 +285,36 @@ class SqliteStore:
         return old
 
     def claim(self, owner: str, reason: str = "claimed") -> Task | None:
-        """Atomically take the oldest QUEUED task for this process: QUEUED → RUNNING."""
+        """Atomically take the oldest QUEUED task for this process whose agent is not held: QUEUED → RUNNING."""
         with self._write() as c:
             row = c.execute("SELECT id FROM tasks WHERE status = 'QUEUED' AND cancel_requested IS NULL "
-                            "ORDER BY created, id LIMIT 1").fetchone()
+                            "AND agent NOT IN (SELECT agent FROM agent_holds WHERE until > ?) "
+                            "ORDER BY created, id LIMIT 1", (time.time(),)).fetchone()
             if row is None:
                 return None
             c.execute("UPDATE tasks SET status = 'RUNNING', owner = ? WHERE id = ?", (owner, row[0]))
             c.execute("INSERT INTO transitions (task, from_status, to_status, at, reason) "
                       "VALUES (?, 'QUEUED', 'RUNNING', ?, ?)", (row[0], time.time(), reason))
         return self.get(row[0])
+
+    def add_attempt(self, attempt: Attempt) -> None:
+        with self._write() as c:
+            c.execute("INSERT OR REPLACE INTO attempts (task, n, failure_class, data) VALUES (?, ?, ?, ?)",
+                      (attempt.task, attempt.n, attempt.failure_class, msgspec.json.encode(attempt).decode()))
+
+    def attempts(self, task_id: str) -> list[Attempt]:
+        rows = self.conn.execute("SELECT data FROM attempts WHERE task = ? ORDER BY n", (task_id,))
+        return [msgspec.json.decode(r[0], type=Attempt) for r in rows]
+
+    def hold_agent(self, agent: str, until: float, reason: str) -> None:
+        with self._write() as c:
+            c.execute("INSERT INTO agent_holds (agent, until, reason) VALUES (?, ?, ?) ON CONFLICT (agent) "
+                      "DO UPDATE SET until = MAX(until, excluded.until), reason = excluded.reason",
+                      (agent, until, reason))
+
+    def agent_holds(self, now: float) -> dict[str, tuple[float, str]]:
+        rows = self.conn.execute("SELECT agent, until, reason FROM agent_holds WHERE until > ?", (now,))
+        return {a: (u, r) for a, u, r in rows}
 
     def request_cancel(self, task_id: str, reason: str) -> None:
         with self._write() as c:

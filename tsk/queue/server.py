@@ -302,7 +302,9 @@ class QueueSource:
             store.close()
         return [TaskRow(id=t.id, name=t.name, type=t.type, status=t.status, agent=t.agent, created=t.created,
                         started=t.started, finished=t.finished, branch=t.branch, error=t.error,
-                        parents=tuple(t.parents))
+                        parents=tuple(t.parents), attempts=t.attempts, max_attempts=t.max_attempts,
+                        why=t.blocked if t.status in ("WAITING", "BLOCKED") else
+                        (f"{t.failure_class}: {t.error}" if t.failure_class and t.error else t.error))
                 for t in listed]
 
     def log_path(self, task_id: str) -> Path:

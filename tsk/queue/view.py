@@ -20,6 +20,9 @@ class TaskRow(msgspec.Struct, kw_only=True):
     branch: str | None = None
     error: str | None = None
     parents: tuple[str, ...] = ()
+    attempts: int = 0
+    max_attempts: int = 3
+    why: str | None = None  # why it waits, is blocked, or failed (with its failure class)
 
 
 class TaskSource(Protocol):

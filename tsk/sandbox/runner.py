@@ -36,6 +36,19 @@ __all__ = ["RunEvents", "RunRequest", "RunResult", "create_task", "execute", "fe
            "task_config"]
 
 
+class Limits(msgspec.Struct, frozen=True, kw_only=True):
+    """An unattended task's limits as given on the command line; None: from config, else built in."""
+
+    timeout: str | None = None
+    idle_timeout: str | None = None
+    budget_usd: float | None = None
+    max_attempts: int | None = None
+    validate: str | None = None
+
+    def settings(self) -> dict[str, object]:
+        return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
+
+
 class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
     instructions: str
     type: str = "generic"
@@ -48,6 +61,7 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
     network_isolation: bool = True
     sudo: bool | None = None
     privileged: bool | None = None
+    limits: Limits = Limits()
 
 
 class RunResult(msgspec.Struct, kw_only=True):
@@ -65,7 +79,8 @@ def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[
 
     repo = ctx.find_repo(Path(req.repo) if req.repo else None)
     if cfg is None:
-        cli = ProjectSettings(agent=req.agent, stack=req.stack, sudo=req.sudo, privileged=req.privileged)
+        cli = ProjectSettings(agent=req.agent, stack=req.stack, sudo=req.sudo, privileged=req.privileged,
+                              **req.limits.settings())  # type: ignore[arg-type]
         cfg = ctx.config(repo, cli=cli, project=req.project)
     agent = agent_for(cfg)  # an unknown agent is refused at add time, with the list of known ones
     stored, hidden = secrets.split(cfg)  # secret env values never go into the task's record
@@ -75,7 +90,8 @@ def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[
     task = Task(id=task_id, name=name, type=req.type, agent=cfg.agent, stack=cfg.stack, project=cfg.project,
                 repo=str(repo), branch=f"tsk/{req.type}/{name}/{task_id}", created=time.time(),
                 from_branch=req.from_branch, network_isolation=req.network_isolation,
-                config=msgspec.to_builtins(stored), parents=parents, status="WAITING" if parents else "QUEUED")
+                config=msgspec.to_builtins(stored), parents=parents, status="WAITING" if parents else "QUEUED",
+                max_attempts=cfg.max_attempts)
     tdir = model.make_task_dir(ctx.paths.data, task_id, agent.home_dirs)
     secrets.save(tdir, hidden)
     write_private(tdir / "instructions.md", req.instructions.encode())

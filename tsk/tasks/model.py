@@ -18,7 +18,12 @@ import msgspec
 
 from tsk.files import private_dir, write_private
 
-Status = Literal["QUEUED", "WAITING", "RUNNING", "COMPLETE", "FAILED", "CANCELLED"]
+Status = Literal["QUEUED", "WAITING", "RUNNING", "BLOCKED", "COMPLETE", "FAILED", "CANCELLED"]
+
+# How an attempt ended when it did not succeed (DESIGN §7). The remediation ladder (tsk/sandbox/ladder.py)
+# decides from it what comes next.
+FailureClass = Literal["timeout", "stalled", "looping", "budget", "validation", "agent_error", "api_auth",
+                       "api_rate_limit", "api_overloaded", "infra", "cancelled", "conflict"]
 
 
 class Task(msgspec.Struct, kw_only=True):
@@ -46,8 +51,33 @@ class Task(msgspec.Struct, kw_only=True):
     image: str | None = None
     config: dict[str, object] = {}
     parents: tuple[str, ...] = ()  # a child starts from its parents' results (their merge, for several)
-    blocked: str | None = None  # why a waiting task cannot start yet
+    blocked: str | None = None  # why a waiting or blocked task cannot start yet
     retry_of: str | None = None
+    attempts: int = 0  # attempts made so far
+    max_attempts: int = 3
+    failure_class: FailureClass | None = None  # the last attempt's, while failed or blocked
+    cost_usd: float | None = None  # every attempt's cost together, as the agents report it
+    turns: int | None = None
+    blocked_until: float | None = None  # BLOCKED: when it may be queued again (None: when credentials change)
+    credential_digest: str | None = None  # BLOCKED on api_auth: the credentials it failed with
+
+
+class Attempt(msgspec.Struct, kw_only=True):
+    """One run of a task's agent in a sandbox: how it ended and what it cost. A task is a sequence of them."""
+
+    task: str
+    n: int  # 1-based, as TSK_ATTEMPT
+    started: float
+    finished: float | None = None
+    failure_class: FailureClass | None = None  # None: it succeeded
+    reason: str | None = None
+    cost_usd: float | None = None
+    turns: int | None = None
+    head: str | None = None  # the commit its work ended at (the task branch's head after it)
+    session_id: str | None = None  # the agent's own session, for the next attempt to resume
+    validation_exit: int | None = None
+    validation_tail: str = ""
+    timings: dict[str, float] = {}
 
 
 def new_id() -> str:

@@ -11,9 +11,9 @@ from typing import Protocol
 
 import msgspec
 
-from tsk.tasks.model import Task
+from tsk.tasks.model import Attempt, Task
 
-ACTIVE = ("QUEUED", "WAITING", "RUNNING")
+ACTIVE = ("QUEUED", "WAITING", "RUNNING", "BLOCKED")
 ENDED = ("COMPLETE", "FAILED", "CANCELLED")
 
 
@@ -52,6 +52,11 @@ class ListedTask(msgspec.Struct, kw_only=True):
     error: str | None
     blocked: str | None
     parents: list[str]
+    attempts: int
+    max_attempts: int
+    failure_class: str | None
+    cost_usd: float | None
+    turns: int | None
 
 
 class RunStore(Protocol):
@@ -66,6 +71,18 @@ class RunStore(Protocol):
         ...
 
     def cancel_requested(self, task_id: str) -> str | None: ...
+
+    def add_attempt(self, attempt: Attempt) -> None:
+        """Record an attempt (or record it again, finished: the same task and number replace it)."""
+        ...
+
+    def attempts(self, task_id: str) -> list[Attempt]:
+        """Its attempts, first first."""
+        ...
+
+    def hold_agent(self, agent: str, until: float, reason: str) -> None:
+        """No task of `agent` is claimed before `until` (its API said: not now)."""
+        ...
 
     def transition(self, task_id: str, to: str, reason: str, *, allowed: Sequence[str] | None = None,
                    task: Task | None = None, owner: str | None = None) -> str:
@@ -124,7 +141,11 @@ class TaskStore(RunStore, Protocol):
 
     # -- changing tasks ---------------------------------------------------------------------------
     def claim(self, owner: str, reason: str = "claimed") -> Task | None:
-        """Atomically take the oldest QUEUED task for `owner`: QUEUED -> RUNNING."""
+        """Atomically take the oldest QUEUED task for `owner` whose agent is not held: QUEUED -> RUNNING."""
+        ...
+
+    def agent_holds(self, now: float) -> dict[str, tuple[float, str]]:
+        """agent -> (until, why), for the holds that last past `now`."""
         ...
 
     def request_cancel(self, task_id: str, reason: str) -> None: ...
