@@ -53,8 +53,18 @@ def of_type(events: Sequence[object], kind: type[T]) -> list[T]:
     return [e for e in events if isinstance(e, kind)]
 
 
-@pytest.mark.parametrize("name", ["claude-success.jsonl", "claude-api-error.jsonl", "codex-success.jsonl",
-                                  "codex-api-error.jsonl"])
+SAMPLE_NAMES = ["claude-success.jsonl", "claude-api-error.jsonl", "claude-api-401.jsonl", "claude-api-429.jsonl",
+                "claude-api-529.jsonl", "codex-success.jsonl", "codex-api-error.jsonl", "codex-api-401.jsonl",
+                "codex-api-429.jsonl", "codex-api-503.jsonl"]
+
+
+def test_every_capture_has_a_copy() -> None:
+    assert sorted(p.name for p in SAMPLES.glob("*.jsonl")) == sorted(SAMPLE_NAMES)
+    if SHARED_SAMPLES.is_dir():
+        assert sorted(p.name for p in SHARED_SAMPLES.glob("*.jsonl")) == sorted(SAMPLE_NAMES)
+
+
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
 def test_sample_copies_match_the_shared_captures(name: str) -> None:
     if not SHARED_SAMPLES.is_dir():
         pytest.skip("the shared capture dir is not on this machine; the copies stand alone")
