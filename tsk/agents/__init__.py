@@ -11,20 +11,24 @@ from tsk.agents.events import (
     Final,
     Message,
     Raw,
+    Session,
     TodoItem,
     TodoList,
     ToolResult,
     ToolUse,
+    Usage,
     decode_event,
     encode_event,
     render,
 )
 from tsk.agents.exec import ExecAgent, GenericAgent
+from tsk.agents.failures import FAILURES, Failure
 from tsk.agents.registry import AGENTS, get_agent
 
 __all__ = [
     "AGENTS",
     "AGENT_HOME",
+    "FAILURES",
     "Agent",
     "AgentResult",
     "ClaudeAgent",
@@ -32,14 +36,17 @@ __all__ = [
     "CredentialFile",
     "Event",
     "ExecAgent",
+    "Failure",
     "Final",
     "GenericAgent",
     "Message",
     "Raw",
+    "Session",
     "TodoItem",
     "TodoList",
     "ToolResult",
     "ToolUse",
+    "Usage",
     "decode_event",
     "encode_event",
     "get_agent",

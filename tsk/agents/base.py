@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import msgspec
+import xxhash
 
-from tsk.agents.events import Event, Final, Message, Raw
+from tsk.agents.events import Event, Final, Message, Raw, Session, Usage
+from tsk.agents.failures import Failure, as_failure
 from tsk.errors import TskError
 
 # tsk runs the agent as the non-root `agent` user with this HOME (the runner sets HOME to it).
@@ -32,7 +34,8 @@ class CredentialFile(msgspec.Struct, frozen=True):
 
 
 class AgentResult(msgspec.Struct, frozen=True):
-    """The task's verdict on the agent's run: its own Final combined with the exit code."""
+    """The task's verdict on the agent's run: its own Final combined with the exit code. `failure` is None
+    exactly when the run succeeded; a failed result made without one is an agent_error."""
 
     success: bool
     summary: str = ""
@@ -40,6 +43,14 @@ class AgentResult(msgspec.Struct, frozen=True):
     cost_usd: float | None = None
     turns: int | None = None
     duration_ms: int | None = None
+    failure: Failure | None = None
+    session_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.success and self.failure is not None:
+            raise ValueError(f"a successful run has no failure class, got {self.failure!r}")
+        if not self.success and self.failure is None:
+            msgspec.structs.force_setattr(self, "failure", "agent_error")
 
 
 class Agent(Protocol):
@@ -70,8 +81,9 @@ class Agent(Protocol):
         """Files to copy into the container, read now (plan time) from the host."""
         ...
 
-    def parse(self, lines: Iterable[str]) -> Iterator[Event]:
-        """Events from the agent's stdout lines; lazy, so it follows a live stream. Never raises on bad input."""
+    def parse(self, lines: Iterable[str], *, model: str | None = None) -> Iterator[Event]:
+        """Events from the agent's stdout lines; lazy, so it follows a live stream. Never raises on bad input.
+        `model` is the one the run was started with, for pricing usage the agent reports without a model."""
         ...
 
     def result(self, events: Iterable[Event], exit_code: int) -> AgentResult:
@@ -123,31 +135,52 @@ def integer(value: object) -> int | None:
     return int(n) if n is not None else None
 
 
+def tool_key(tool: str, args: object) -> str:
+    """A stable digest of a tool call: its tool and whole input in canonical JSON. Equal calls, equal keys."""
+    try:
+        encoded = msgspec.json.encode([tool, args], order="deterministic")
+    except (TypeError, msgspec.EncodeError):  # not from JSON (a plug-in's own value): its text stands in
+        encoded = msgspec.json.encode([tool, clean_text(str(args))])
+    return str(xxhash.xxh3_64_hexdigest(encoded))
+
+
 def verdict(agent: str, events: Iterable[Event], exit_code: int) -> AgentResult:
     """Combine the agent's last Final with the exit code: a run succeeds only when both say so. A failed
-    Final anywhere wins over a later success, and an agent that stops without a Final has failed."""
+    Final anywhere wins over a later success, and an agent that stops without a Final has failed. The cost
+    is the Final's, else the sum of the Usage events; the session is the last one the agent named."""
     final: Final | None = None
     failed: Final | None = None
     last_text = ""
+    session: str | None = None
+    usage_cost: float | None = None
     for event in events:
         if isinstance(event, Final):
             final = event
             if not event.success and failed is None:
                 failed = event
+            session = event.session_id or session
         elif isinstance(event, Message) and event.role in ("assistant", "output") and event.text.strip():
             last_text = event.text
+        elif isinstance(event, Session):
+            session = event.id
+        elif isinstance(event, Usage) and event.cost_usd is not None:
+            usage_cost = (usage_cost or 0.0) + event.cost_usd
     chosen = failed or final
     if chosen is None:
         why = f"{agent} exited with code {exit_code} without reporting a result"
-        return AgentResult(success=False, summary=last_text, error=why)
+        return AgentResult(success=False, summary=last_text, error=why, failure="agent_error", session_id=session,
+                           cost_usd=usage_cost)
+    failure: Failure | None = None
     if not chosen.success:
         error: str | None = chosen.error or chosen.summary or f"{agent} reported a failure"
+        failure = as_failure(chosen.failure)
     elif exit_code != 0:
-        error = f"{agent} exited with code {exit_code}"
+        error, failure = f"{agent} exited with code {exit_code}", "agent_error"
     else:
         error = None
-    return AgentResult(success=error is None, summary=chosen.summary or last_text, error=error,
-                       cost_usd=chosen.cost_usd, turns=chosen.turns, duration_ms=chosen.duration_ms)
+    cost = chosen.cost_usd if chosen.cost_usd is not None else usage_cost
+    return AgentResult(success=error is None, summary=chosen.summary or last_text, error=error, cost_usd=cost,
+                       turns=chosen.turns, duration_ms=chosen.duration_ms, failure=failure, session_id=session)
 
 
 def read_credential(host_path: Path, container_path: str) -> CredentialFile | None:

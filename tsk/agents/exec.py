@@ -32,7 +32,7 @@ class ExecAgent(msgspec.Struct, frozen=True):
     def credential_files(self, host_home: Path, host_env: Mapping[str, str]) -> list[CredentialFile]:
         return []
 
-    def parse(self, lines: Iterable[str]) -> Iterator[Event]:
+    def parse(self, lines: Iterable[str], *, model: str | None = None) -> Iterator[Event]:
         for line in lines:
             yield Message(clean_text(line).rstrip("\r\n"), "output")
 
@@ -42,8 +42,9 @@ class ExecAgent(msgspec.Struct, frozen=True):
         for event in events:
             if isinstance(event, Message) and event.text.strip():
                 last = event.text
-        error = None if exit_code == 0 else f"exit code {exit_code}"
-        return AgentResult(success=exit_code == 0, summary=last, error=error)
+        if exit_code == 0:
+            return AgentResult(success=True, summary=last)
+        return AgentResult(success=False, summary=last, error=f"exit code {exit_code}", failure="agent_error")
 
 
 class GenericAgent(ExecAgent, frozen=True):
