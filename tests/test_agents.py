@@ -520,6 +520,63 @@ def test_command_feeds_the_prompt_whole_and_closes_stdin(agent: str, tmp_path: P
     assert Path(f"{out}.stdin").read_text().strip() == "/dev/null"
 
 
+def test_resume_and_model_on_the_command_line() -> None:
+    assert ClaudeAgent().command(PROMPT, resume="6984b7ec-1072", model="claude-opus-4-8[1m]") == [
+        "sh", "-c",
+        'p="$(cat /tsk/instructions.md)" && exec claude -p --output-format stream-json --verbose'
+        " --dangerously-skip-permissions --resume 6984b7ec-1072 --model 'claude-opus-4-8[1m]' -- \"$p\" </dev/null",
+    ]
+    # codex resumes with exec's `resume` subcommand, after exec's own options
+    assert CodexAgent().command(PROMPT, resume="01a1ffab-4843", model="gpt-5.5") == [
+        "sh", "-c",
+        'p="$(cat /tsk/instructions.md)" && exec codex exec --json --dangerously-bypass-approvals-and-sandbox'
+        ' --model gpt-5.5 resume 01a1ffab-4843 -- "$p" </dev/null',
+    ]
+    assert CodexAgent().command(PROMPT, model="o3")[2].endswith(' --model o3 -- "$p" </dev/null')
+    for agent in (ExecAgent(), GenericAgent("aider")):
+        assert agent.command(PROMPT, resume="s", model="m") == ["bash", PROMPT]
+
+
+HOSTILE = ["x'y\"z$(touch${IFS}pwned)`id`;|&<>*?~#!\\", "a'b", '"', "$HOME", "x--y", "é☃"]
+
+
+@pytest.mark.parametrize("agent", ["claude", "codex"])
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_session_ids_and_models_arrive_as_one_word(agent: str, value: str, tmp_path: Path) -> None:
+    """A session id comes from the sandbox's own output: whatever it holds, the shell passes it as one
+    argument and runs nothing from it. The scripts parse (`bash -n`), and a stub agent sees the words."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / agent
+    stub.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\0" "$a"; done > "$OUT"\n')
+    stub.chmod(0o755)
+    prompt_file = tmp_path / "instructions.md"
+    prompt_file.write_text("do it")
+    out = tmp_path / "argv"
+    argv = get_agent(agent).command(str(prompt_file), resume=value, model=value)
+    assert subprocess.run(["bash", "-n", "-c", argv[2]], timeout=30, check=False).returncode == 0
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "OUT": str(out), "HOME": str(tmp_path)}
+    proc = subprocess.run(argv, env=env, cwd=tmp_path, timeout=30, check=False)
+    assert proc.returncode == 0
+    args = [a.decode() for a in out.read_bytes().split(b"\0")[:-1]]
+    if agent == "claude":
+        assert args[-6:] == ["--resume", value, "--model", value, "--", "do it"]
+    else:
+        assert args[-6:] == ["--model", value, "resume", value, "--", "do it"]
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("value", ["", "-", "--dangerously-skip-permissions", "-rf", "a b", "a\tb", "a\nb",
+                                   "\x1b[2J", "id\x00", "\u202eevil"])
+def test_values_that_could_pass_for_options_are_refused(value: str) -> None:
+    for agent in (ClaudeAgent(), CodexAgent()):
+        with pytest.raises(TskError, match="refusing session id"):
+            agent.command(PROMPT, resume=value)
+        with pytest.raises(TskError, match="refusing model") as info:
+            agent.command(PROMPT, model=value)
+        assert info.value.hint == "give the model's name as the agent knows it"
+
+
 def test_command_stops_when_the_prompt_file_is_missing(tmp_path: Path) -> None:
     argv = ClaudeAgent().command(str(tmp_path / "missing.md"))
     proc = subprocess.run(argv, capture_output=True, timeout=30, check=False)

@@ -3,6 +3,7 @@ it names the argv, environment and credential files, and reads the output; the r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -13,6 +14,7 @@ import xxhash
 from tsk.agents.events import Event, Final, Message, Raw, Session, Usage
 from tsk.agents.failures import Failure, as_failure
 from tsk.errors import TskError
+from tsk.text import printable
 
 # tsk runs the agent as the non-root `agent` user with this HOME (the runner sets HOME to it).
 AGENT_HOME = "/home/agent"
@@ -68,9 +70,12 @@ class Agent(Protocol):
         False when it is plain text, with stderr merged into it."""
         ...
 
-    def command(self, prompt_file: str) -> list[str]:
+    def command(self, prompt_file: str, *, resume: str | None = None, model: str | None = None) -> list[str]:
         """The argv run in the repo dir as the agent user; `prompt_file` is the container path of the
-        instructions. stdin is never left open: the runner may give the container none at all."""
+        instructions. stdin is never left open: the runner may give the container none at all. `resume` is
+        the id of an earlier attempt's Session event, to continue that conversation (the agent needs that
+        attempt's home and the same working dir); `model` overrides the agent's own choice. An agent without
+        sessions or models ignores both. Raises TskError for a value that could pass for an option."""
         ...
 
     def env(self, host_env: Mapping[str, str]) -> dict[str, str]:
@@ -181,6 +186,21 @@ def verdict(agent: str, events: Iterable[Event], exit_code: int) -> AgentResult:
     cost = chosen.cost_usd if chosen.cost_usd is not None else usage_cost
     return AgentResult(success=error is None, summary=chosen.summary or last_text, error=error, cost_usd=cost,
                        turns=chosen.turns, duration_ms=chosen.duration_ms, failure=failure, session_id=session)
+
+
+_SPACE = re.compile(r"\s")
+
+
+def option_value(value: str, what: str) -> str:
+    """`value` for an agent's command-line option (the caller still quotes it for the shell), refused when
+    the agent would read it as an option of its own, or it holds whitespace or control characters, which
+    no session id or model name has: a session id comes from the sandbox's output, which is hostile."""
+    if not value or value.startswith("-") or printable(value) != value or _SPACE.search(value):
+        hint = ("give the model's name as the agent knows it" if what == "model"
+                else "retry the task without resuming the agent's session")
+        raise TskError(f"refusing {what} {value!r} for the agent's command line: it is empty, starts with '-', "
+                       "or holds whitespace or control characters", hint=hint)
+    return value
 
 
 def read_credential(host_path: Path, container_path: str) -> CredentialFile | None:

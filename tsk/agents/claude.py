@@ -17,6 +17,7 @@ from tsk.agents.base import (
     CredentialFile,
     integer,
     number,
+    option_value,
     read_credential,
     read_json_line,
     text_of,
@@ -63,11 +64,16 @@ class ClaudeAgent(msgspec.Struct, frozen=True):
     def structured_output(self) -> bool:
         return True
 
-    def command(self, prompt_file: str) -> list[str]:
+    def command(self, prompt_file: str, *, resume: str | None = None, model: str | None = None) -> list[str]:
         # The prompt goes in as an argument after `--`, so instructions that start with "-" are not read as
         # options; `p=... &&` stops before starting claude when the file cannot be read.
+        options = ""
+        if resume is not None:
+            options += f" --resume {shlex.quote(option_value(resume, 'session id'))}"
+        if model is not None:
+            options += f" --model {shlex.quote(option_value(model, 'model'))}"
         script = (f"p=\"$(cat {shlex.quote(prompt_file)})\" && exec claude -p --output-format stream-json"
-                  ' --verbose --dangerously-skip-permissions -- "$p" </dev/null')
+                  f' --verbose --dangerously-skip-permissions{options} -- "$p" </dev/null')
         return ["sh", "-c", script]
 
     def env(self, host_env: Mapping[str, str]) -> dict[str, str]:

@@ -17,6 +17,7 @@ from tsk.agents.base import (
     CredentialFile,
     clean_text,
     integer,
+    option_value,
     read_credential,
     read_json_line,
     text_of,
@@ -50,11 +51,15 @@ class CodexAgent(msgspec.Struct, frozen=True):
     def codex_home(self) -> str:
         return f"{self.home}/.codex"
 
-    def command(self, prompt_file: str) -> list[str]:
+    def command(self, prompt_file: str, *, resume: str | None = None, model: str | None = None) -> list[str]:
         # `--` keeps instructions that start with "-" from being read as options; </dev/null because codex
-        # would otherwise wait for the end of any stdin that is not a terminal.
+        # would otherwise wait for the end of any stdin that is not a terminal. Resuming is the `resume`
+        # subcommand of `exec`, after exec's own options, which still apply (AGENT-FACTS).
+        options = f" --model {shlex.quote(option_value(model, 'model'))}" if model is not None else ""
+        if resume is not None:
+            options += f" resume {shlex.quote(option_value(resume, 'session id'))}"
         script = (f"p=\"$(cat {shlex.quote(prompt_file)})\" && exec codex exec --json"
-                  ' --dangerously-bypass-approvals-and-sandbox -- "$p" </dev/null')
+                  f' --dangerously-bypass-approvals-and-sandbox{options} -- "$p" </dev/null')
         return ["sh", "-c", script]
 
     def env(self, host_env: Mapping[str, str]) -> dict[str, str]:

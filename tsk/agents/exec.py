@@ -23,7 +23,8 @@ class ExecAgent(msgspec.Struct, frozen=True):
     def structured_output(self) -> bool:
         return False
 
-    def command(self, prompt_file: str) -> list[str]:
+    def command(self, prompt_file: str, *, resume: str | None = None, model: str | None = None) -> list[str]:
+        # a script has no conversation to resume and no model to pick: each attempt runs it afresh
         return ["bash", prompt_file]
 
     def env(self, host_env: Mapping[str, str]) -> dict[str, str]:
