@@ -3,6 +3,7 @@ it names the argv, environment and credential files, and reads the output; the r
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -84,6 +85,11 @@ class Agent(Protocol):
 
     def credential_files(self, host_home: Path, host_env: Mapping[str, str]) -> list[CredentialFile]:
         """Files to copy into the container, read now (plan time) from the host."""
+        ...
+
+    def credential_digest(self, host_home: Path, host_env: Mapping[str, str]) -> str:
+        """A digest of everything the agent logs in with (the env it passes, the login files it copies), so
+        a task blocked on bad credentials is tried again when they change. Secrets are hashed, never shown."""
         ...
 
     def parse(self, lines: Iterable[str], *, model: str | None = None) -> Iterator[Event]:
@@ -201,6 +207,35 @@ def option_value(value: str, what: str) -> str:
         raise TskError(f"refusing {what} {value!r} for the agent's command line: it is empty, starts with '-', "
                        "or holds whitespace or control characters", hint=hint)
     return value
+
+
+def login_digest(parts: Mapping[str, bytes | None]) -> str:
+    """A digest of named login inputs (None: absent). Each is hashed on its own first, so no secret is ever
+    held in what is hashed together, and the names keep a key moved from one place to another a change."""
+    hashed = {name: None if value is None else hashlib.sha256(value).hexdigest() for name, value in parts.items()}
+    return hashlib.sha256(b"tsk login digest 1\n" + msgspec.json.encode(hashed, order="deterministic")).hexdigest()
+
+
+def login_bytes(path: Path) -> bytes | None:
+    """A login file's content for a digest: None when there is none; a marker when it cannot be read (which
+    changes the digest once it can)."""
+    try:
+        return path.read_bytes() if path.is_file() else None
+    except OSError:
+        return b"\0unreadable"
+
+
+def json_keys(content: bytes | None, keys: tuple[str, ...]) -> bytes | None:
+    """Only `keys` of a JSON object file, canonical; the whole content when it is not a JSON object."""
+    if content is None:
+        return None
+    try:
+        obj = msgspec.json.decode(content)
+    except msgspec.DecodeError:
+        return content
+    if not isinstance(obj, dict):
+        return content
+    return msgspec.json.encode({k: obj[k] for k in keys if k in obj}, order="deterministic")
 
 
 def read_credential(host_path: Path, container_path: str) -> CredentialFile | None:

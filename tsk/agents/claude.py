@@ -16,6 +16,9 @@ from tsk.agents.base import (
     AgentResult,
     CredentialFile,
     integer,
+    json_keys,
+    login_bytes,
+    login_digest,
     number,
     option_value,
     read_credential,
@@ -87,6 +90,13 @@ class ClaudeAgent(msgspec.Struct, frozen=True):
         ]
         return [f for host, inside in wanted if (f := read_credential(host, inside)) is not None]
 
+    def credential_digest(self, host_home: Path, host_env: Mapping[str, str]) -> str:
+        parts = {f"env {k}": host_env[k].encode() if host_env.get(k) else None for k in PASS_THROUGH}
+        parts[".claude/.credentials.json"] = login_bytes(host_home / ".claude" / ".credentials.json")
+        # Claude rewrites ~/.claude.json on every run (counters, tips, project stats): only its login counts
+        parts[".claude.json"] = json_keys(login_bytes(host_home / ".claude.json"), _LOGIN_KEYS)
+        return login_digest(parts)
+
     def parse(self, lines: Iterable[str], *, model: str | None = None) -> Iterator[Event]:
         state = _State(model)
         for line in lines:
@@ -102,6 +112,9 @@ class ClaudeAgent(msgspec.Struct, frozen=True):
         return verdict("claude", events, exit_code)
 
 
+# The keys of ~/.claude.json that say who is logged in: the account of an OAuth login (its tokens are in
+# ~/.claude/.credentials.json) and a Console API key with the user's answer on using it.
+_LOGIN_KEYS = ("oauthAccount", "primaryApiKey", "customApiKeyResponses")
 # Claude Code's names for the API errors it retries, for a retry event without a status.
 _ERROR_NAMES: dict[str, Failure] = {
     "authentication_failed": "api_auth", "rate_limit": "api_rate_limit", "overloaded": "api_overloaded",

@@ -17,6 +17,8 @@ from tsk.agents.base import (
     CredentialFile,
     clean_text,
     integer,
+    login_bytes,
+    login_digest,
     option_value,
     read_credential,
     read_json_line,
@@ -71,6 +73,13 @@ class CodexAgent(msgspec.Struct, frozen=True):
                                 content=config_toml(host_env.get("OPENAI_BASE_URL")).encode(), origin="generated")]
         auth = read_credential(host_home / ".codex" / "auth.json", f"{self.codex_home}/auth.json")
         return [*files, auth] if auth else files
+
+    def credential_digest(self, host_home: Path, host_env: Mapping[str, str]) -> str:
+        # OPENAI_BASE_URL is not passed on, but it picks the endpoint the key is for (config_toml)
+        parts = {f"env {k}": host_env[k].encode() if host_env.get(k) else None
+                 for k in (*PASS_THROUGH, "OPENAI_BASE_URL")}
+        parts[".codex/auth.json"] = login_bytes(host_home / ".codex" / "auth.json")
+        return login_digest(parts)
 
     def parse(self, lines: Iterable[str], *, model: str | None = None) -> Iterator[Event]:
         # codex names no model in its output: usage is priced as the model the run was started with, when

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import msgspec
 
-from tsk.agents.base import AgentResult, CredentialFile, clean_text
+from tsk.agents.base import AgentResult, CredentialFile, clean_text, login_digest
 from tsk.agents.events import Event, Message
 
 
@@ -32,6 +32,9 @@ class ExecAgent(msgspec.Struct, frozen=True):
 
     def credential_files(self, host_home: Path, host_env: Mapping[str, str]) -> list[CredentialFile]:
         return []
+
+    def credential_digest(self, host_home: Path, host_env: Mapping[str, str]) -> str:
+        return login_digest({})  # it logs in with nothing: nothing to wait for
 
     def parse(self, lines: Iterable[str], *, model: str | None = None) -> Iterator[Event]:
         for line in lines:
