@@ -3,7 +3,7 @@ verdict. Pure planning; the container runner executes."""
 
 from __future__ import annotations
 
-from tsk.agents.base import AGENT_HOME, Agent, AgentResult, CredentialFile
+from tsk.agents.base import AGENT_HOME, Agent, AgentResult, CredentialFile, HomeFile, HomeFiles
 from tsk.agents.claude import ClaudeAgent
 from tsk.agents.codex import CodexAgent
 from tsk.agents.events import (
@@ -39,6 +39,8 @@ __all__ = [
     "Failure",
     "Final",
     "GenericAgent",
+    "HomeFile",
+    "HomeFiles",
     "Message",
     "Raw",
     "Session",

@@ -1,5 +1,5 @@
 """The agent plug-in contract and the plain data it hands the container runner. An agent only plans:
-it names the argv, environment and credential files, and reads the output; the runner executes."""
+it names the argv, environment and the files for its home, and reads the output; the runner executes."""
 
 from __future__ import annotations
 
@@ -21,19 +21,32 @@ from tsk.text import printable
 AGENT_HOME = "/home/agent"
 
 
-class CredentialFile(msgspec.Struct, frozen=True):
-    """A file to copy into the container before the agent starts, owned by the agent user. Copied,
-    never bind-mounted: the agent may rewrite it (token refresh) without touching the host's copy."""
+class HomeFile(msgspec.Struct, frozen=True):
+    """A file to copy into the task's home before the agent starts, owned by the agent user: a login, or
+    the user's own agent config. Copied, never bind-mounted: the agent may rewrite it (token refresh, a
+    setting) without touching the host's copy."""
 
     container_path: str
     content: bytes
-    mode: int = 0o600
+    mode: int = 0o600  # 0600 for anything that may hold a secret; else the host file's own, at most 0644
     origin: str = ""  # the host path it was read from, or "generated"; for logs and `tsk` output
 
     def __repr__(self) -> str:
-        # the content is a secret: keep it out of logs, tracebacks and test failure output
-        return (f"CredentialFile(container_path={self.container_path!r}, content=<{len(self.content)} bytes>, "
+        # the content may be a secret: keep it out of logs, tracebacks and test failure output
+        return (f"HomeFile(container_path={self.container_path!r}, content=<{len(self.content)} bytes>, "
                 f"mode={oct(self.mode)}, origin={self.origin!r})")
+
+
+# The name from when only logins were copied; the runner still uses it.
+CredentialFile = HomeFile
+
+
+class HomeFiles(msgspec.Struct, frozen=True):
+    """What an agent copies into the task's home, and what it left out that the user should hear about
+    (a config dir over the size cap, an unreadable file)."""
+
+    files: list[HomeFile] = msgspec.field(default_factory=list)
+    notes: list[str] = msgspec.field(default_factory=list)
 
 
 class AgentResult(msgspec.Struct, frozen=True):
@@ -83,8 +96,13 @@ class Agent(Protocol):
         """Environment for the container; secrets only when they are set on the host."""
         ...
 
-    def credential_files(self, host_home: Path, host_env: Mapping[str, str]) -> list[CredentialFile]:
-        """Files to copy into the container, read now (plan time) from the host."""
+    def home_files(self, host_home: Path, host_env: Mapping[str, str]) -> HomeFiles:
+        """Files to copy into the task's home, read now (plan time) from the host: the agent's logins and
+        the user's own config for it, with notes on what was left out."""
+        ...
+
+    def credential_files(self, host_home: Path, host_env: Mapping[str, str]) -> list[HomeFile]:
+        """home_files' files alone, under the name from when only logins were copied (the runner's)."""
         ...
 
     def credential_digest(self, host_home: Path, host_env: Mapping[str, str]) -> str:
@@ -238,7 +256,7 @@ def json_keys(content: bytes | None, keys: tuple[str, ...]) -> bytes | None:
     return msgspec.json.encode({k: obj[k] for k in keys if k in obj}, order="deterministic")
 
 
-def read_credential(host_path: Path, container_path: str) -> CredentialFile | None:
+def read_credential(host_path: Path, container_path: str) -> HomeFile | None:
     """The host file's bytes, or None when it does not exist."""
     if not host_path.is_file():
         return None
@@ -247,4 +265,4 @@ def read_credential(host_path: Path, container_path: str) -> CredentialFile | No
     except OSError as exc:
         raise TskError(f"cannot read the agent credential file {host_path}: {exc.strerror}",
                        hint=f"make {host_path} readable by your user, or remove it to run without it") from exc
-    return CredentialFile(container_path=container_path, content=content, origin=str(host_path))
+    return HomeFile(container_path=container_path, content=content, origin=str(host_path))

@@ -14,7 +14,8 @@ import msgspec
 from tsk.agents.base import (
     AGENT_HOME,
     AgentResult,
-    CredentialFile,
+    HomeFile,
+    HomeFiles,
     integer,
     json_keys,
     login_bytes,
@@ -29,6 +30,7 @@ from tsk.agents.base import (
 )
 from tsk.agents.events import Event, Final, Message, Raw, Session, TodoItem, TodoList, ToolResult, ToolUse, Usage
 from tsk.agents.failures import Failure, from_status
+from tsk.agents.homefiles import config_file, copy_trees
 from tsk.agents.pricing import cost
 
 PASS_THROUGH = ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "CLAUDE_CODE_OAUTH_TOKEN")
@@ -43,6 +45,9 @@ FIXED_ENV = {
     # --dangerously-skip-permissions refuses root without it; the container is the sandbox
     "IS_SANDBOX": "1",
 }
+
+# The dirs of ~/.claude that hold the user's own config, copied whole (plugins last: the largest).
+CONFIG_DIRS = ("agents", "commands", "skills", "plugins")
 
 # Which input field names the thing a tool acts on, for a one-line summary.
 _SUBJECT = {
@@ -83,18 +88,33 @@ class ClaudeAgent(msgspec.Struct, frozen=True):
         passed = {k: host_env[k] for k in PASS_THROUGH if host_env.get(k)}
         return {**passed, **FIXED_ENV}
 
-    def credential_files(self, host_home: Path, host_env: Mapping[str, str]) -> list[CredentialFile]:
-        wanted = [
-            (host_home / ".claude" / ".credentials.json", f"{self.home}/.claude/.credentials.json"),
-            (host_home / ".claude.json", f"{self.home}/.claude.json"),
+    def home_files(self, host_home: Path, host_env: Mapping[str, str]) -> HomeFiles:
+        # Logins, then the user's own Claude config: settings, memory, subagents, commands, skills, plugins.
+        # The MCP servers of the user's scope live in ~/.claude.json, which is copied whole.
+        notes: list[str] = []
+        claude, inside = host_home / ".claude", f"{self.home}/.claude"
+        found = [
+            read_credential(claude / ".credentials.json", f"{inside}/.credentials.json"),
+            read_credential(host_home / ".claude.json", f"{self.home}/.claude.json"),
+            # settings may carry env with keys and an apiKeyHelper: private, as a login is
+            config_file(claude / "settings.json", f"{inside}/settings.json", host_home, notes, secret=True),
+            config_file(claude / "CLAUDE.md", f"{inside}/CLAUDE.md", host_home, notes),
         ]
-        return [f for host, inside in wanted if (f := read_credential(host, inside)) is not None]
+        files = [f for f in found if f is not None]
+        trees = copy_trees([(claude / d, f"{inside}/{d}") for d in CONFIG_DIRS], host_home, notes)
+        files += [_rehomed(f, f"{inside}/plugins/", str(claude), inside) for f in trees]
+        return HomeFiles(files, notes)
+
+    def credential_files(self, host_home: Path, host_env: Mapping[str, str]) -> list[HomeFile]:
+        return self.home_files(host_home, host_env).files
 
     def credential_digest(self, host_home: Path, host_env: Mapping[str, str]) -> str:
         parts = {f"env {k}": host_env[k].encode() if host_env.get(k) else None for k in PASS_THROUGH}
         parts[".claude/.credentials.json"] = login_bytes(host_home / ".claude" / ".credentials.json")
         # Claude rewrites ~/.claude.json on every run (counters, tips, project stats): only its login counts
         parts[".claude.json"] = json_keys(login_bytes(host_home / ".claude.json"), _LOGIN_KEYS)
+        parts[".claude/settings.json"] = json_keys(login_bytes(host_home / ".claude" / "settings.json"),
+                                                   _SETTINGS_LOGIN_KEYS)
         return login_digest(parts)
 
     def parse(self, lines: Iterable[str], *, model: str | None = None) -> Iterator[Event]:
@@ -115,6 +135,9 @@ class ClaudeAgent(msgspec.Struct, frozen=True):
 # The keys of ~/.claude.json that say who is logged in: the account of an OAuth login (its tokens are in
 # ~/.claude/.credentials.json) and a Console API key with the user's answer on using it.
 _LOGIN_KEYS = ("oauthAccount", "primaryApiKey", "customApiKeyResponses")
+# The settings that change how Claude logs in: a key helper, env (a key, a gateway), a forced login.
+_SETTINGS_LOGIN_KEYS = ("apiKeyHelper", "env", "forceLoginMethod", "forceLoginOrgUUID", "awsAuthRefresh",
+                        "awsCredentialExport")
 # Claude Code's names for the API errors it retries, for a retry event without a status.
 _ERROR_NAMES: dict[str, Failure] = {
     "authentication_failed": "api_auth", "rate_limit": "api_rate_limit", "overloaded": "api_overloaded",
@@ -227,6 +250,16 @@ class _State:
         session = session if isinstance(session, str) and session else self.session
         reported = final.cost_usd if final.cost_usd is not None else self.cost
         return msgspec.structs.replace(final, failure=failure, session_id=session, cost_usd=reported)
+
+
+def _rehomed(f: HomeFile, plugins: str, host_dir: str, inside: str) -> HomeFile:
+    """Claude's plugin registries (plugins/*.json) name where each plugin is installed by absolute path,
+    under the host's ~/.claude; in the task they are under the agent's."""
+    rest = f.container_path.removeprefix(plugins)
+    if rest == f.container_path or "/" in rest or not rest.endswith(".json"):
+        return f
+    old, new = (msgspec.json.encode(p + "/")[1:-1] for p in (host_dir, inside))
+    return msgspec.structs.replace(f, content=f.content.replace(old, new)) if old != new else f
 
 
 def _block(block: dict[str, Any], role: str) -> Iterator[Event]:

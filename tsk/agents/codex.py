@@ -14,7 +14,8 @@ import msgspec
 from tsk.agents.base import (
     AGENT_HOME,
     AgentResult,
-    CredentialFile,
+    HomeFile,
+    HomeFiles,
     clean_text,
     integer,
     login_bytes,
@@ -68,11 +69,14 @@ class CodexAgent(msgspec.Struct, frozen=True):
         passed = {k: host_env[k] for k in PASS_THROUGH if host_env.get(k)}
         return {**passed, "CODEX_HOME": self.codex_home}
 
-    def credential_files(self, host_home: Path, host_env: Mapping[str, str]) -> list[CredentialFile]:
-        files = [CredentialFile(container_path=f"{self.codex_home}/config.toml",
-                                content=config_toml(host_env.get("OPENAI_BASE_URL")).encode(), origin="generated")]
+    def home_files(self, host_home: Path, host_env: Mapping[str, str]) -> HomeFiles:
+        files = [HomeFile(container_path=f"{self.codex_home}/config.toml",
+                          content=config_toml(host_env.get("OPENAI_BASE_URL")).encode(), origin="generated")]
         auth = read_credential(host_home / ".codex" / "auth.json", f"{self.codex_home}/auth.json")
-        return [*files, auth] if auth else files
+        return HomeFiles([*files, auth] if auth else files)
+
+    def credential_files(self, host_home: Path, host_env: Mapping[str, str]) -> list[HomeFile]:
+        return self.home_files(host_home, host_env).files
 
     def credential_digest(self, host_home: Path, host_env: Mapping[str, str]) -> str:
         # OPENAI_BASE_URL is not passed on, but it picks the endpoint the key is for (config_toml)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import msgspec
 
-from tsk.agents.base import AgentResult, CredentialFile, clean_text, login_digest
+from tsk.agents.base import AgentResult, HomeFile, HomeFiles, clean_text, login_digest
 from tsk.agents.events import Event, Message
 
 
@@ -30,7 +30,10 @@ class ExecAgent(msgspec.Struct, frozen=True):
     def env(self, host_env: Mapping[str, str]) -> dict[str, str]:
         return {}
 
-    def credential_files(self, host_home: Path, host_env: Mapping[str, str]) -> list[CredentialFile]:
+    def home_files(self, host_home: Path, host_env: Mapping[str, str]) -> HomeFiles:
+        return HomeFiles()
+
+    def credential_files(self, host_home: Path, host_env: Mapping[str, str]) -> list[HomeFile]:
         return []
 
     def credential_digest(self, host_home: Path, host_env: Mapping[str, str]) -> str:
