@@ -28,15 +28,18 @@ from tsk.agents import (
     GenericAgent,
     Message,
     Raw,
+    Session,
     TodoItem,
     TodoList,
     ToolResult,
     ToolUse,
+    Usage,
     decode_event,
     encode_event,
     get_agent,
     render,
 )
+from tsk.agents.base import tool_key
 from tsk.errors import TskError, UsageError
 
 SAMPLES = Path(__file__).parent / "data" / "agent-samples"
@@ -53,8 +56,23 @@ def of_type(events: Sequence[object], kind: type[T]) -> list[T]:
     return [e for e in events if isinstance(e, kind)]
 
 
-@pytest.mark.parametrize("name", ["claude-success.jsonl", "claude-api-error.jsonl", "codex-success.jsonl",
-                                  "codex-api-error.jsonl"])
+def calls(events: Sequence[object]) -> list[tuple[str, str]]:
+    """The tool uses as (tool, summary), their keys left aside."""
+    return [(e.tool, e.summary) for e in of_type(events, ToolUse)]
+
+
+SAMPLE_NAMES = ["claude-success.jsonl", "claude-api-error.jsonl", "claude-api-401.jsonl", "claude-api-429.jsonl",
+                "claude-api-529.jsonl", "codex-success.jsonl", "codex-api-error.jsonl", "codex-api-401.jsonl",
+                "codex-api-429.jsonl", "codex-api-503.jsonl"]
+
+
+def test_every_capture_has_a_copy() -> None:
+    assert sorted(p.name for p in SAMPLES.glob("*.jsonl")) == sorted(SAMPLE_NAMES)
+    if SHARED_SAMPLES.is_dir():
+        assert sorted(p.name for p in SHARED_SAMPLES.glob("*.jsonl")) == sorted(SAMPLE_NAMES)
+
+
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
 def test_sample_copies_match_the_shared_captures(name: str) -> None:
     if not SHARED_SAMPLES.is_dir():
         pytest.skip("the shared capture dir is not on this machine; the copies stand alone")
@@ -67,11 +85,12 @@ def test_claude_success_sample() -> None:
     agent = ClaudeAgent()
     events = list(agent.parse(sample("claude-success.jsonl")))
     assert events[0] == Message("claude started, model claude-opus-4-8[1m]", "system")
-    assert of_type(events, ToolUse) == [
-        ToolUse("TodoWrite", "2 todos"),
-        ToolUse("Write", "/workspace/demo/greeting.txt"),
-        ToolUse("Bash", "git add greeting.txt && git commit -qm 'Add greeting' && git log --oneline | head -1"),
-        ToolUse("TodoWrite", "2 todos"),
+    assert events[1] == Session("6984b7ec-1072-49c4-ba2b-ee32e13dc44b")
+    assert calls(events) == [
+        ("TodoWrite", "2 todos"),
+        ("Write", "/workspace/demo/greeting.txt"),
+        ("Bash", "git add greeting.txt && git commit -qm 'Add greeting' && git log --oneline | head -1"),
+        ("TodoWrite", "2 todos"),
     ]
     assert of_type(events, TodoList) == [
         TodoList([TodoItem("Write greeting", "in_progress"), TodoItem("Commit", "pending")]),
@@ -84,12 +103,13 @@ def test_claude_success_sample() -> None:
     assert [m.text for m in of_type(events, Message) if m.role == "assistant"] == [
         "I'll plan this.", "Added greeting.txt and committed it."]
     final = Final(success=True, summary="Added greeting.txt and committed it.", cost_usd=0.50171, turns=5,
-                  duration_ms=455)
+                  duration_ms=455, session_id="6984b7ec-1072-49c4-ba2b-ee32e13dc44b")
     assert events[-1] == final
     assert of_type(events, Final) == [final]
     result = agent.result(events, 0)
     assert (result.success, result.summary, result.error) == (True, "Added greeting.txt and committed it.", None)
     assert (result.cost_usd, result.turns, result.duration_ms) == (0.50171, 5, 455)
+    assert (result.failure, result.session_id) == (None, "6984b7ec-1072-49c4-ba2b-ee32e13dc44b")
 
 
 def test_claude_success_with_a_failing_exit_code_fails() -> None:
@@ -97,6 +117,7 @@ def test_claude_success_with_a_failing_exit_code_fails() -> None:
     result = agent.result(list(agent.parse(sample("claude-success.jsonl"))), 1)
     assert not result.success
     assert result.error == "claude exited with code 1"
+    assert result.failure == "agent_error"
     assert result.cost_usd == 0.50171  # what the run cost is still known
 
 
@@ -107,10 +128,13 @@ def test_claude_api_error_fails_although_subtype_says_success() -> None:
     events = list(agent.parse(lines))
     assert Message("API retry 1/1 (unknown)", "system") in events
     error = "API Error: Unable to connect to API (ConnectionRefused)"
-    assert events[-1] == Final(success=False, summary=error, cost_usd=0.0, turns=1, duration_ms=768, error=error)
+    assert events[-1] == Final(success=False, summary=error, cost_usd=0.0, turns=1, duration_ms=768, error=error,
+                               failure="agent_error", session_id="13206be4-7250-4f8e-8f7f-68525084b988")
     for exit_code in (1, 0):  # is_error alone is enough, whatever the exit code
         result = agent.result(events, exit_code)
         assert (result.success, result.error) == (False, error)
+        # an unreachable API answers with no status: not the API's refusal, the run's own failure
+        assert result.failure == "agent_error"
 
 
 def test_claude_without_a_result_event_fails() -> None:
@@ -126,7 +150,7 @@ def test_claude_error_subtype_fails_even_without_is_error() -> None:
     line = json.dumps({"type": "result", "subtype": "error_max_turns", "is_error": False, "num_turns": 9,
                        "errors": ["reached the maximum number of turns"]})
     [final] = ClaudeAgent().parse([line])
-    assert final == Final(success=False, turns=9, error="reached the maximum number of turns")
+    assert final == Final(success=False, turns=9, error="reached the maximum number of turns", failure="agent_error")
 
 
 def test_claude_tool_summaries_and_content_shapes() -> None:
@@ -141,8 +165,9 @@ def test_claude_tool_summaries_and_content_shapes() -> None:
                                                                                                 "text": "two"}]}]}}
     lines = [json.dumps({"type": "assistant", "message": {"content": blocks}}), json.dumps(user),
              json.dumps({"type": "user", "message": {"role": "user", "content": "plain prompt"}})]
-    assert list(ClaudeAgent().parse(lines)) == [
-        ToolUse("Edit", "/w/a.py"), ToolUse("Grep", "TODO"), ToolUse("mcp__x__y", "thing"), ToolUse("Nothing", ""),
+    events = list(ClaudeAgent().parse(lines))
+    assert calls(events) == [("Edit", "/w/a.py"), ("Grep", "TODO"), ("mcp__x__y", "thing"), ("Nothing", "")]
+    assert [e for e in events if not isinstance(e, ToolUse)] == [
         ToolResult("one\n\ntwo", False), Message("plain prompt", "user"),
     ]
 
@@ -204,29 +229,40 @@ def test_credential_repr_hides_the_secret() -> None:
 CODEX_COMMAND = "/bin/bash -lc \"printf 'hello\\\\n' > hello.txt && git add hello.txt && git commit -q -m 'from codex' && git log --oneline | head -1\""
 
 
+CODEX_THREAD = "01a1ffab-4843-7fc0-81fe-6f885317278a"
+
+
 def test_codex_success_sample() -> None:
     agent = CodexAgent()
     events = list(agent.parse(sample("codex-success.jsonl")))
+    # no model in codex's output and none given: priced as an unknown model, high
+    fallback = (200 * 15 + 40 * 75) / 1e6
     assert events == [
         Message("codex started", "system"),
-        ToolUse("shell", CODEX_COMMAND),
+        Session(CODEX_THREAD),
+        ToolUse("shell", CODEX_COMMAND, tool_key("shell", CODEX_COMMAND)),
         ToolResult("2562182 from codex\n", False),
         Message("Created hello.txt and committed it."),
-        Final(success=True, summary="Created hello.txt and committed it.", turns=1),
+        Usage(None, 200, 40, cost_usd=pytest.approx(fallback)),
+        Final(success=True, summary="Created hello.txt and committed it.", turns=1, session_id=CODEX_THREAD,
+              cost_usd=pytest.approx(fallback)),
     ]
     result = agent.result(events, 0)
     assert (result.success, result.summary, result.error, result.turns) == (
         True, "Created hello.txt and committed it.", None, 1)
+    assert (result.failure, result.session_id, result.cost_usd) == (None, CODEX_THREAD, pytest.approx(fallback))
 
 
 def test_codex_api_error_sample() -> None:
     agent = CodexAgent()
     events = list(agent.parse(sample("codex-api-error.jsonl")))
     error = "Connection failed: error sending request"
-    assert events == [Message("codex started", "system"), Message(error, "error"), Final(success=False, error=error)]
+    thread = "01a1ffab-4a32-7912-91e8-12f9444f5d08"
+    assert events == [Message("codex started", "system"), Session(thread), Message(error, "error"),
+                      Final(success=False, error=error, failure="agent_error", session_id=thread)]
     for exit_code in (1, 0):
         result = agent.result(events, exit_code)
-        assert (result.success, result.error) == (False, error)
+        assert (result.success, result.error, result.failure) == (False, error, "agent_error")
 
 
 def test_codex_exit_zero_alone_is_not_success() -> None:
@@ -246,7 +282,7 @@ def test_codex_error_decides_by_what_follows() -> None:
     assert agent.result(list(agent.parse(recovered)), 0).success
     cut_off = ['{"type":"turn.started"}', '{"type":"error","message":"stream closed"}']
     events = list(agent.parse(cut_off))
-    assert events[-1] == Final(success=False, error="stream closed")
+    assert events[-1] == Final(success=False, error="stream closed", failure="agent_error")
     assert agent.result(events, 0).error == "stream closed"
 
 
@@ -265,7 +301,8 @@ def test_codex_item_types() -> None:
         {"type": "item.completed", "item": {"id": "m", "type": "mcp_tool_call", "server": "gh", "tool": "issues",
                                             "status": "completed"}},
     ]
-    assert list(CodexAgent().parse(json.dumps(x) for x in lines)) == [
+    events = list(CodexAgent().parse(json.dumps(x) for x in lines))
+    assert [msgspec.structs.replace(e, key="") if isinstance(e, ToolUse) else e for e in events] == [
         Message("thinking about it", "reasoning"),
         TodoList([TodoItem("a", "completed"), TodoItem("b", "pending")]),
         ToolUse("file_change", "update x.py, add y.py"),
@@ -274,6 +311,7 @@ def test_codex_item_types() -> None:
         ToolUse("web_search", "msgspec"),
         ToolUse("gh.issues"), ToolResult("completed", False),
     ]
+    assert all(e.key for e in of_type(events, ToolUse))
 
 
 def test_codex_command_line() -> None:
@@ -445,11 +483,12 @@ def test_render_stays_on_one_short_line() -> None:
 
 
 def test_events_round_trip_as_tagged_json_lines() -> None:
-    event = ToolUse("Bash", "ls")
-    assert msgspec.json.decode(encode_event(event)) == {"type": "tool_use", "tool": "Bash", "summary": "ls"}
+    event = ToolUse("Bash", "ls", "k1")
+    assert msgspec.json.decode(encode_event(event)) == {"type": "tool_use", "tool": "Bash", "summary": "ls", "key": "k1"}
     assert json.loads(encode_event(Final(True, turns=2)))["type"] == "final"
     events: list[Event] = [Message("x"), event, ToolResult("y", True), TodoList([TodoItem("a", "pending")]),
-                           Final(False), Raw("r")]
+                           Final(False), Raw("r"), Session("s-1"), Usage("gpt-5.5", 1, 2, 3, 4, 0.5),
+                           Final(False, failure="api_auth", session_id="s-1")]
     for e in events:
         assert decode_event(encode_event(e)) == e
     assert decode_event("garbage") == Raw("garbage")
@@ -479,6 +518,63 @@ def test_command_feeds_the_prompt_whole_and_closes_stdin(agent: str, tmp_path: P
     args = out.read_bytes().split(b"\0")[:-1]
     assert args[-2:] == [b"--", prompt.rstrip("\n").encode()]
     assert Path(f"{out}.stdin").read_text().strip() == "/dev/null"
+
+
+def test_resume_and_model_on_the_command_line() -> None:
+    assert ClaudeAgent().command(PROMPT, resume="6984b7ec-1072", model="claude-opus-4-8[1m]") == [
+        "sh", "-c",
+        'p="$(cat /tsk/instructions.md)" && exec claude -p --output-format stream-json --verbose'
+        " --dangerously-skip-permissions --resume 6984b7ec-1072 --model 'claude-opus-4-8[1m]' -- \"$p\" </dev/null",
+    ]
+    # codex resumes with exec's `resume` subcommand, after exec's own options
+    assert CodexAgent().command(PROMPT, resume="01a1ffab-4843", model="gpt-5.5") == [
+        "sh", "-c",
+        'p="$(cat /tsk/instructions.md)" && exec codex exec --json --dangerously-bypass-approvals-and-sandbox'
+        ' --model gpt-5.5 resume 01a1ffab-4843 -- "$p" </dev/null',
+    ]
+    assert CodexAgent().command(PROMPT, model="o3")[2].endswith(' --model o3 -- "$p" </dev/null')
+    for agent in (ExecAgent(), GenericAgent("aider")):
+        assert agent.command(PROMPT, resume="s", model="m") == ["bash", PROMPT]
+
+
+HOSTILE = ["x'y\"z$(touch${IFS}pwned)`id`;|&<>*?~#!\\", "a'b", '"', "$HOME", "x--y", "é☃"]
+
+
+@pytest.mark.parametrize("agent", ["claude", "codex"])
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_session_ids_and_models_arrive_as_one_word(agent: str, value: str, tmp_path: Path) -> None:
+    """A session id comes from the sandbox's own output: whatever it holds, the shell passes it as one
+    argument and runs nothing from it. The scripts parse (`bash -n`), and a stub agent sees the words."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / agent
+    stub.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\0" "$a"; done > "$OUT"\n')
+    stub.chmod(0o755)
+    prompt_file = tmp_path / "instructions.md"
+    prompt_file.write_text("do it")
+    out = tmp_path / "argv"
+    argv = get_agent(agent).command(str(prompt_file), resume=value, model=value)
+    assert subprocess.run(["bash", "-n", "-c", argv[2]], timeout=30, check=False).returncode == 0
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "OUT": str(out), "HOME": str(tmp_path)}
+    proc = subprocess.run(argv, env=env, cwd=tmp_path, timeout=30, check=False)
+    assert proc.returncode == 0
+    args = [a.decode() for a in out.read_bytes().split(b"\0")[:-1]]
+    if agent == "claude":
+        assert args[-6:] == ["--resume", value, "--model", value, "--", "do it"]
+    else:
+        assert args[-6:] == ["--model", value, "resume", value, "--", "do it"]
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("value", ["", "-", "--dangerously-skip-permissions", "-rf", "a b", "a\tb", "a\nb",
+                                   "\x1b[2J", "id\x00", "\u202eevil"])
+def test_values_that_could_pass_for_options_are_refused(value: str) -> None:
+    for agent in (ClaudeAgent(), CodexAgent()):
+        with pytest.raises(TskError, match="refusing session id"):
+            agent.command(PROMPT, resume=value)
+        with pytest.raises(TskError, match="refusing model") as info:
+            agent.command(PROMPT, model=value)
+        assert info.value.hint == "give the model's name as the agent knows it"
 
 
 def test_command_stops_when_the_prompt_file_is_missing(tmp_path: Path) -> None:

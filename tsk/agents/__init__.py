@@ -3,7 +3,7 @@ verdict. Pure planning; the container runner executes."""
 
 from __future__ import annotations
 
-from tsk.agents.base import AGENT_HOME, Agent, AgentResult, CredentialFile
+from tsk.agents.base import AGENT_HOME, Agent, AgentResult, CredentialFile, HomeFile, HomeFiles
 from tsk.agents.claude import ClaudeAgent
 from tsk.agents.codex import CodexAgent
 from tsk.agents.events import (
@@ -11,20 +11,24 @@ from tsk.agents.events import (
     Final,
     Message,
     Raw,
+    Session,
     TodoItem,
     TodoList,
     ToolResult,
     ToolUse,
+    Usage,
     decode_event,
     encode_event,
     render,
 )
 from tsk.agents.exec import ExecAgent, GenericAgent
+from tsk.agents.failures import FAILURES, Failure
 from tsk.agents.registry import AGENTS, get_agent
 
 __all__ = [
     "AGENTS",
     "AGENT_HOME",
+    "FAILURES",
     "Agent",
     "AgentResult",
     "ClaudeAgent",
@@ -32,14 +36,19 @@ __all__ = [
     "CredentialFile",
     "Event",
     "ExecAgent",
+    "Failure",
     "Final",
     "GenericAgent",
+    "HomeFile",
+    "HomeFiles",
     "Message",
     "Raw",
+    "Session",
     "TodoItem",
     "TodoList",
     "ToolResult",
     "ToolUse",
+    "Usage",
     "decode_event",
     "encode_event",
     "get_agent",

@@ -30,6 +30,9 @@ class Message(msgspec.Struct, frozen=True, tag="message", tag_field="type"):
 class ToolUse(msgspec.Struct, frozen=True, tag="tool_use", tag_field="type"):
     tool: str
     summary: str = ""
+    # A digest of the tool and its whole input (base.tool_key): equal keys are the same call, so a run of
+    # them is an agent repeating itself. Empty in logs written before keys existed.
+    key: str = ""
 
 
 class ToolResult(msgspec.Struct, frozen=True, tag="tool_result", tag_field="type"):
@@ -50,6 +53,31 @@ class Final(msgspec.Struct, frozen=True, tag="final", tag_field="type"):
     turns: int | None = None
     duration_ms: int | None = None
     error: str | None = None
+    # Why it failed, as tsk classes it (tsk.agents.failures.Failure); a plain string here so a log written
+    # by a later tsk with more classes still reads. None on success, and in logs from before classes.
+    failure: str | None = None
+    # The agent's session as of this verdict, repeated from its Session event: the runner keeps every Final
+    # but only the last events besides, and a long run's Session comes first.
+    session_id: str | None = None
+
+
+class Session(msgspec.Struct, frozen=True, tag="session", tag_field="type"):
+    """The agent's own id for the conversation, which a later attempt passes back to resume it."""
+
+    id: str
+
+
+class Usage(msgspec.Struct, frozen=True, tag="usage", tag_field="type"):
+    """Tokens the agent reported since its previous Usage, so a run's Usage events add up. input_tokens
+    counts the input neither read from nor written to the prompt cache. cost_usd is tsk's price for
+    these tokens (tsk/agents/pricing.py), not the provider's bill."""
+
+    model: str | None
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float | None = None
 
 
 class Raw(msgspec.Struct, frozen=True, tag="raw", tag_field="type"):
@@ -58,7 +86,7 @@ class Raw(msgspec.Struct, frozen=True, tag="raw", tag_field="type"):
     text: str
 
 
-Event = Message | ToolUse | ToolResult | TodoList | Final | Raw
+Event = Message | ToolUse | ToolResult | TodoList | Final | Raw | Session | Usage
 
 _encoder = msgspec.json.Encoder()
 _decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
@@ -100,6 +128,19 @@ def _stats(e: Final) -> str:
     return ", ".join([head, *rest]) if head else "".join(f", {r}" for r in rest)
 
 
+def _usage(u: Usage) -> str:
+    """' (gpt-5.5): 200 in, 50 cached, 40 out, $0.0022', leaving out cache counts that are zero."""
+    parts = [f"{u.input_tokens} in"]
+    if u.cache_read_tokens:
+        parts.append(f"{u.cache_read_tokens} cached")
+    if u.cache_write_tokens:
+        parts.append(f"{u.cache_write_tokens} to cache")
+    parts.append(f"{u.output_tokens} out")
+    if u.cost_usd is not None:
+        parts.append(f"${u.cost_usd:.4f}")
+    return (f" ({u.model})" if u.model else "") + ": " + ", ".join(parts)
+
+
 def render(event: Event, width: int | None = SUMMARY_WIDTH) -> str:
     """One readable terminal line for an event."""
     match event:
@@ -124,4 +165,8 @@ def render(event: Event, width: int | None = SUMMARY_WIDTH) -> str:
             return f"✗ failed{_stats(final)}: {why}"
         case Raw(text=text):
             return one_line(text, width)
+        case Session(id=ident):
+            return f"⚙ session {one_line(ident, width)}"
+        case Usage() as usage:
+            return one_line(f"⚙ tokens{_usage(usage)}", width)
     raise AssertionError(f"unknown event {event!r}")  # pragma: no cover - the union is closed

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import msgspec
 
-from tsk.agents.base import AgentResult, CredentialFile, clean_text
+from tsk.agents.base import AgentResult, HomeFile, HomeFiles, clean_text, login_digest
 from tsk.agents.events import Event, Message
 
 
@@ -23,16 +23,23 @@ class ExecAgent(msgspec.Struct, frozen=True):
     def structured_output(self) -> bool:
         return False
 
-    def command(self, prompt_file: str) -> list[str]:
+    def command(self, prompt_file: str, *, resume: str | None = None, model: str | None = None) -> list[str]:
+        # a script has no conversation to resume and no model to pick: each attempt runs it afresh
         return ["bash", prompt_file]
 
     def env(self, host_env: Mapping[str, str]) -> dict[str, str]:
         return {}
 
-    def credential_files(self, host_home: Path, host_env: Mapping[str, str]) -> list[CredentialFile]:
+    def home_files(self, host_home: Path, host_env: Mapping[str, str]) -> HomeFiles:
+        return HomeFiles()
+
+    def credential_files(self, host_home: Path, host_env: Mapping[str, str]) -> list[HomeFile]:
         return []
 
-    def parse(self, lines: Iterable[str]) -> Iterator[Event]:
+    def credential_digest(self, host_home: Path, host_env: Mapping[str, str]) -> str:
+        return login_digest({})  # it logs in with nothing: nothing to wait for
+
+    def parse(self, lines: Iterable[str], *, model: str | None = None) -> Iterator[Event]:
         for line in lines:
             yield Message(clean_text(line).rstrip("\r\n"), "output")
 
@@ -42,8 +49,9 @@ class ExecAgent(msgspec.Struct, frozen=True):
         for event in events:
             if isinstance(event, Message) and event.text.strip():
                 last = event.text
-        error = None if exit_code == 0 else f"exit code {exit_code}"
-        return AgentResult(success=exit_code == 0, summary=last, error=error)
+        if exit_code == 0:
+            return AgentResult(success=True, summary=last)
+        return AgentResult(success=False, summary=last, error=f"exit code {exit_code}", failure="agent_error")
 
 
 class GenericAgent(ExecAgent, frozen=True):
