@@ -3,14 +3,20 @@ retried when it changes), and the files it copies into the task's home."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tsk.agents import ClaudeAgent, CodexAgent, CredentialFile, ExecAgent, GenericAgent, HomeFile, HomeFiles
 from tsk.agents.homefiles import TREE_BYTES, copy_trees
+from tsk.agents.toml_write import dumps
+from tsk.errors import ConfigError
 
 SECRET = "sk-ant-very-secret-0123456789"
 
@@ -223,3 +229,145 @@ def test_exec_copies_nothing(tmp_path: Path) -> None:
     write(tmp_path / ".claude" / "settings.json", "{}")
     assert ExecAgent().home_files(tmp_path, {}) == HomeFiles()
     assert GenericAgent("aider").credential_files(tmp_path, {}) == []
+
+
+# --- the files for the task's home: Codex ----------------------------------------------------------------
+
+USER_CONFIG = '''
+model = "gpt-5.5"
+model_reasoning_effort = "high"
+notify = ["/home/me/bin/notify", "--quiet"]
+checked = 2026-11-21T19:52:46Z
+
+[features]
+unbounded_connection_retries = true
+web_search_request = true
+
+[mcp_servers.docs]
+command = "npx"
+args = ["-y", "docs-mcp"]
+env = { DOCS_TOKEN = "t0k" }
+
+[profiles.fast]
+model = "gpt-5.4-mini"
+
+[projects."/home/me/src/demo"]
+trust_level = "trusted"
+
+[[hooks]]
+on = "start"
+run = "echo hi"
+
+[[hooks]]
+on = "stop"
+'''
+
+
+def codex_config(files: list[HomeFile]) -> dict[str, object]:
+    [config] = [f for f in files if f.container_path == "/home/agent/.codex/config.toml"]
+    assert config.mode == 0o600
+    return tomllib.loads(config.content.decode())
+
+
+def test_codex_keeps_the_users_config_and_forces_what_tsk_needs(tmp_path: Path) -> None:
+    write(tmp_path / ".codex" / "config.toml", USER_CONFIG, 0o644)
+    got = CodexAgent().home_files(tmp_path, {})
+    doc = codex_config(got.files)
+    expected = tomllib.loads(USER_CONFIG)
+    expected["features"] = {"unbounded_connection_retries": False, "web_search_request": True, "plugins": False}
+    assert doc == expected  # every key of the user's kept, theirs or not known to tsk
+    assert "model_provider" not in doc and "tsk" not in doc.get("model_providers", {})
+    [config] = [f for f in got.files if f.container_path.endswith("config.toml")]
+    assert config.origin == f"{tmp_path}/.codex/config.toml, with tsk's settings"
+
+
+def test_codex_adds_its_provider_only_when_the_user_has_none(tmp_path: Path) -> None:
+    url = {"OPENAI_BASE_URL": "http://llm.internal:8080/v1"}
+    config = write(tmp_path / ".codex" / "config.toml", 'model = "o3"\n[model_providers.azure]\nname = "Azure"\n')
+    doc = codex_config(CodexAgent().credential_files(tmp_path, url))
+    assert doc["model_provider"] == "tsk"
+    assert doc["model_providers"] == {"azure": {"name": "Azure"}, "tsk": {
+        "name": "tsk", "base_url": "http://llm.internal:8080/v1", "wire_api": "responses", "env_key": "OPENAI_API_KEY"}}
+    assert doc["model"] == "o3"
+    # the user's own choice of provider wins, at the top or in their active profile
+    write(config, 'model_provider = "azure"\n[model_providers.azure]\nname = "Azure"\n')
+    doc = codex_config(CodexAgent().credential_files(tmp_path, url))
+    assert (doc["model_provider"], list(doc["model_providers"])) == ("azure", ["azure"])
+    write(config, 'profile = "work"\n[profiles.work]\nmodel_provider = "azure"\n[profiles.work.features]\nplugins = true\n')
+    doc = codex_config(CodexAgent().credential_files(tmp_path, url))
+    assert "model_provider" not in doc
+    # and the profile cannot turn tsk's features back on
+    assert doc["profiles"] == {"work": {"model_provider": "azure", "features": {
+        "plugins": False, "unbounded_connection_retries": False}}}
+
+
+def test_codex_without_a_config_of_the_users_gets_tsks(tmp_path: Path) -> None:
+    [config] = CodexAgent().credential_files(tmp_path, {})
+    assert (config.origin, config.content) == ("generated", b"[features]\nunbounded_connection_retries = false\nplugins = false\n")
+
+
+@pytest.mark.parametrize("content", [b"model = \n", b"[features]\nplugins = false\n[features]\n", b"\xff\xfe"])
+def test_a_codex_config_codex_could_not_read_is_a_config_error(tmp_path: Path, content: bytes) -> None:
+    write(tmp_path / ".codex" / "config.toml", content)
+    with pytest.raises(ConfigError) as info:
+        CodexAgent().home_files(tmp_path, {})
+    assert info.value.exit_code == 2
+    assert str(tmp_path / ".codex" / "config.toml") in info.value.message
+    assert info.value.hint is not None and "move it away" in info.value.hint
+
+
+def test_codex_copies_agents_md_and_reads_codex_home(tmp_path: Path) -> None:
+    own = tmp_path / "elsewhere"
+    write(own / "AGENTS.md", "# always run the tests\n", 0o664)
+    write(own / "auth.json", '{"tokens": 1}')
+    write(own / "config.toml", 'model = "gpt-5.5"\n')
+    write(tmp_path / ".codex" / "auth.json", '{"tokens": "not these"}')
+    got = CodexAgent().home_files(tmp_path, {"CODEX_HOME": str(own)})
+    files = by_path(got.files)
+    assert sorted(files) == ["/home/agent/.codex/AGENTS.md", "/home/agent/.codex/auth.json",
+                             "/home/agent/.codex/config.toml"]
+    assert (files["/home/agent/.codex/AGENTS.md"].mode, files["/home/agent/.codex/auth.json"].mode) == (0o644, 0o600)
+    assert files["/home/agent/.codex/auth.json"].content == b'{"tokens": 1}'
+    assert codex_config(got.files)["model"] == "gpt-5.5"
+    # a relative CODEX_HOME would depend on where tsk runs: the default is read
+    got = CodexAgent().home_files(tmp_path, {"CODEX_HOME": "elsewhere"})
+    assert by_path(got.files)["/home/agent/.codex/auth.json"].content == b'{"tokens": "not these"}'
+
+
+def test_codex_provider_settings_change_the_digest(tmp_path: Path) -> None:
+    agent = CodexAgent()
+    config = write(tmp_path / ".codex" / "config.toml", 'model = "o3"\n')
+    before = agent.credential_digest(tmp_path, {})
+    write(config, 'model = "gpt-5.5"\n')
+    assert agent.credential_digest(tmp_path, {}) == before  # another model is no new login
+    write(config, 'model = "gpt-5.5"\nmodel_provider = "azure"\n')
+    assert agent.credential_digest(tmp_path, {}) != before
+    write(config, "not toml [")
+    assert agent.credential_digest(tmp_path, {}) != before
+
+
+# --- the TOML writer -------------------------------------------------------------------------------------
+
+keys = st.text(st.characters(blacklist_categories=["Cs"]), max_size=6)
+scalars = (st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False)
+           | st.text(st.characters(blacklist_categories=["Cs"]), max_size=10)
+           | st.dates() | st.times() | st.datetimes(timezones=st.none() | st.just(dt.UTC)))
+inline = st.recursive(scalars, lambda kids: st.lists(kids, max_size=3) | st.dictionaries(keys, kids, max_size=3),
+                      max_leaves=8)
+tables = st.recursive(st.dictionaries(keys, inline, max_size=4),
+                      lambda kids: st.dictionaries(keys, kids | st.lists(kids, min_size=1, max_size=2) | inline,
+                                                   max_size=4),
+                      max_leaves=12)
+
+
+@given(tables)
+def test_toml_written_reads_back_equal(doc: dict[str, object]) -> None:
+    assert tomllib.loads(dumps(doc)) == doc
+
+
+def test_toml_layout() -> None:
+    doc = {"a": 1, "t": {"x": "y", "sub": {"z": [1, {"k": "v"}]}}, "arr": [{"n": 1}, {"n": 2, "in": {"m": True}}],
+           "only": {"tables": {"here": 1.5}}, "empty": {}, "odd key": {"é": "\n"}}
+    assert dumps(doc) == (
+        'a = 1\n\n[t]\nx = "y"\n\n[t.sub]\nz = [1, {k = "v"}]\n\n[[arr]]\nn = 1\n\n[[arr]]\nn = 2\n\n'
+        '[arr.in]\nm = true\n\n[only.tables]\nhere = 1.5\n\n[empty]\n\n["odd key"]\n"é" = "\\u000a"\n')

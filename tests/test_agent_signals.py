@@ -245,6 +245,15 @@ def test_claude_synthetic_messages_report_no_usage() -> None:
         assert of_type(list(ClaudeAgent().parse(sample(name))), Usage) == []
 
 
+@pytest.mark.parametrize("reported", [-1.0, "0.5", True, None, 1e400])
+def test_claude_cost_reports_that_are_no_amount_leave_tsks_estimate(reported: object) -> None:
+    msg = {"id": "m", "content": [], "usage": {"input_tokens": 1000, "output_tokens": 0}}
+    result_line = {"type": "result", "subtype": "success", "is_error": False, "total_cost_usd": reported}
+    agent = ClaudeAgent()
+    result = agent.result(list(agent.parse(lines(INIT, {"type": "assistant", "message": msg}, result_line))), 0)
+    assert result.cost_usd == pytest.approx(1000 * 5 / 1e6)
+
+
 def test_claude_usage_without_a_message_model_uses_the_sessions() -> None:
     msg = {"content": [], "usage": {"input_tokens": 1000, "output_tokens": 0}}
     [usage] = of_type(list(ClaudeAgent().parse(lines(INIT, {"type": "assistant", "message": msg}))), Usage)
@@ -402,7 +411,7 @@ json_values = st.recursive(
         st.sampled_from(["type", "subtype", "message", "content", "usage", "id", "model", "input_tokens",
                          "output_tokens", "cache_read_input_tokens", "cached_input_tokens", "error_status", "error",
                          "api_error_status", "is_error", "session_id", "thread_id", "item", "command", "name",
-                         "input"]), kids, max_size=5),
+                         "input", "total_cost_usd"]), kids, max_size=5),
     max_leaves=14,
 )
 kinds = st.sampled_from(["system", "assistant", "result", "thread.started", "turn.completed", "turn.failed",

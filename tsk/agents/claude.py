@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
@@ -308,5 +309,8 @@ def _final(obj: dict[str, Any]) -> Final:
         errors = obj.get("errors")
         detail = "; ".join(e for e in errors if isinstance(e, str)) if isinstance(errors, list) else ""
         error = text or detail or (subtype if isinstance(subtype, str) else "") or "claude reported an error"
-    return Final(success=not failed, summary=text, cost_usd=number(obj.get("total_cost_usd")),
+    # a cost is a finite amount of at least zero; anything else is no report (and tsk's estimate stands)
+    reported = number(obj.get("total_cost_usd"))
+    cost_usd = reported if reported is not None and 0 <= reported < math.inf else None
+    return Final(success=not failed, summary=text, cost_usd=cost_usd,
                  turns=integer(obj.get("num_turns")), duration_ms=integer(obj.get("duration_ms")), error=error)

@@ -16,7 +16,6 @@ from tsk.agents.base import (
     AgentResult,
     HomeFile,
     HomeFiles,
-    clean_text,
     integer,
     login_bytes,
     login_digest,
@@ -27,12 +26,13 @@ from tsk.agents.base import (
     tool_key,
     verdict,
 )
+from tsk.agents.codex_config import config_toml, login_part, read_user_config
 from tsk.agents.events import Event, Final, Message, Raw, Session, TodoItem, TodoList, ToolResult, ToolUse, Usage
 from tsk.agents.failures import Failure, from_status
+from tsk.agents.homefiles import config_file
 from tsk.agents.pricing import cost
 
 PASS_THROUGH = ("OPENAI_API_KEY",)
-PROVIDER = "tsk"
 
 
 class CodexAgent(msgspec.Struct, frozen=True):
@@ -69,20 +69,33 @@ class CodexAgent(msgspec.Struct, frozen=True):
         passed = {k: host_env[k] for k in PASS_THROUGH if host_env.get(k)}
         return {**passed, "CODEX_HOME": self.codex_home}
 
+    def host_dir(self, host_home: Path, host_env: Mapping[str, str]) -> Path:
+        """Where the user's codex keeps its config and login: $CODEX_HOME, as codex itself reads it."""
+        own = host_env.get("CODEX_HOME")
+        return Path(own) if own and Path(own).is_absolute() else host_home / ".codex"
+
     def home_files(self, host_home: Path, host_env: Mapping[str, str]) -> HomeFiles:
-        files = [HomeFile(container_path=f"{self.codex_home}/config.toml",
-                          content=config_toml(host_env.get("OPENAI_BASE_URL")).encode(), origin="generated")]
-        auth = read_credential(host_home / ".codex" / "auth.json", f"{self.codex_home}/auth.json")
-        return HomeFiles([*files, auth] if auth else files)
+        notes: list[str] = []
+        host = self.host_dir(host_home, host_env)
+        user = read_user_config(host / "config.toml")
+        config = HomeFile(container_path=f"{self.codex_home}/config.toml",
+                          content=config_toml(host_env.get("OPENAI_BASE_URL"), user).encode(),
+                          origin="generated" if user is None else f"{host / 'config.toml'}, with tsk's settings")
+        found = [config, read_credential(host / "auth.json", f"{self.codex_home}/auth.json"),
+                 config_file(host / "AGENTS.md", f"{self.codex_home}/AGENTS.md", host_home, notes)]
+        return HomeFiles([f for f in found if f is not None], notes)
 
     def credential_files(self, host_home: Path, host_env: Mapping[str, str]) -> list[HomeFile]:
         return self.home_files(host_home, host_env).files
 
     def credential_digest(self, host_home: Path, host_env: Mapping[str, str]) -> str:
-        # OPENAI_BASE_URL is not passed on, but it picks the endpoint the key is for (config_toml)
+        # OPENAI_BASE_URL is not passed on, but it picks the endpoint the key is for (codex_config), as the
+        # provider settings of the user's config.toml do
+        host = self.host_dir(host_home, host_env)
         parts = {f"env {k}": host_env[k].encode() if host_env.get(k) else None
                  for k in (*PASS_THROUGH, "OPENAI_BASE_URL")}
-        parts[".codex/auth.json"] = login_bytes(host_home / ".codex" / "auth.json")
+        parts["auth.json"] = login_bytes(host / "auth.json")
+        parts["config.toml"] = login_part(login_bytes(host / "config.toml"))
         return login_digest(parts)
 
     def parse(self, lines: Iterable[str], *, model: str | None = None) -> Iterator[Event]:
@@ -103,24 +116,6 @@ class CodexAgent(msgspec.Struct, frozen=True):
 
     def result(self, events: Iterable[Event], exit_code: int) -> AgentResult:
         return verdict("codex", events, exit_code)
-
-
-def config_toml(base_url: str | None) -> str:
-    """$CODEX_HOME/config.toml: fail fast instead of retrying forever, no plugin sync against GitHub, and a
-    provider for a custom endpoint, since codex ignores OPENAI_BASE_URL."""
-    lines = []
-    if base_url:
-        lines += [f'model_provider = "{PROVIDER}"', "", f"[model_providers.{PROVIDER}]", f'name = "{PROVIDER}"',
-                  f"base_url = {toml_string(base_url)}", 'wire_api = "responses"', 'env_key = "OPENAI_API_KEY"', ""]
-    lines += ["[features]", "unbounded_connection_retries = false", "plugins = false"]
-    return "\n".join(lines) + "\n"
-
-
-def toml_string(value: str) -> str:
-    """A TOML basic string: quotes and backslashes escaped, control characters (which TOML forbids raw) as \\u."""
-    escaped = (f"\\{c}" if c in '"\\' else f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else c
-               for c in clean_text(value))
-    return '"' + "".join(escaped) + '"'
 
 
 # Codex reports an API failure only as text (AGENT-FACTS): "unexpected status 401 Unauthorized: ...",
