@@ -49,3 +49,29 @@ def test_final_classes_and_success(cls: FailureClass | None, action: str) -> Non
 
 def test_a_failure_that_cannot_improve_is_final_whatever_its_class() -> None:
     assert next_step(_a("infra"), 3, retryable=False).action == "fail"
+
+
+def test_classify_takes_the_first_reason_first() -> None:
+    from tsk.sandbox.ladder import classify
+
+    base = dict(cancelled=None, stopped=None, success=True, agent_failure=None, agent_error=None, validates=False,
+                validation_exit=None)
+    assert classify(**base) == (None, None)  # type: ignore[arg-type]
+    assert classify(**{**base, "cancelled": "stop", "stopped": ("timeout", "t")}) == ("cancelled", "stop")  # type: ignore[arg-type]
+    assert classify(**{**base, "stopped": ("stalled", "quiet"), "success": False}) == ("stalled", "quiet")  # type: ignore[arg-type]
+    assert classify(**{**base, "success": False, "agent_failure": "api_rate_limit", "agent_error": "429"}) == (  # type: ignore[arg-type]
+        "api_rate_limit", "429")
+    assert classify(**{**base, "success": False})[0] == "agent_error"  # type: ignore[arg-type]
+    assert classify(**{**base, "validates": True, "validation_exit": 0}) == (None, None)  # type: ignore[arg-type]
+    assert classify(**{**base, "validates": True, "validation_exit": 3})[0] == "validation"  # type: ignore[arg-type]
+    assert classify(**{**base, "validates": True})[1] == "the validation command did not run to its end"  # type: ignore[arg-type]
+
+
+def test_the_previous_attempt_text_says_why_with_the_validation_output_and_the_log() -> None:
+    from tsk.sandbox.ladder import previous_attempt
+
+    last = Attempt(task="t", n=1, started=0, failure_class="validation", reason="the validation command exited "
+                   "with code 1", validation_exit=1, validation_tail="FAILED test_x\n")
+    text = previous_attempt(last, 3, ["⏺ Bash: pytest"])
+    assert text.startswith("# Attempt 1 of 3 did not succeed: validation")
+    assert "FAILED test_x" in text and "⏺ Bash: pytest" in text and "exited with code 1" in text

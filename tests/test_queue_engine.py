@@ -145,7 +145,11 @@ def test_cancel_and_retry_of_a_running_task(repo: Path, tsk_home: Path, engine) 
 
 def test_kill_9_then_a_new_server_recovers_and_two_servers_are_refused(repo: Path, tsk_home: Path,
                                                                       engine) -> None:  # type: ignore[no-untyped-def]
-    slow = [_add(repo, f"echo WORKING{n}; sleep 60")[0] for n in range(2)]
+    # one has no attempt left when its server dies; the other's next attempt is quick and carries on from the
+    # partial work recovery brought back
+    slow = [_add(repo, "echo partial > p.txt; echo WORKING0; sleep 60", "--attempts", "1")[0],
+            _add(repo, 'if [ "$TSK_ATTEMPT" = 1 ]; then echo partial > p.txt; echo WORKING1; sleep 60; '
+                       'else test -f p.txt && echo second > s.txt; fi')[0]]
     server = _start_server(repo, "-w", "2")
     assert server.stdout is not None
     shown = Lines(server.stdout)
@@ -175,8 +179,12 @@ def test_kill_9_then_a_new_server_recovers_and_two_servers_are_refused(repo: Pat
     assert time.monotonic() - t0 < 40
     tasks = _tasks(repo)
     assert not [t for t in tasks.values() if t["status"] == "RUNNING"]
+    final, again = (tasks[t] for t in slow)
+    assert final["status"] == "FAILED" and "died while it ran" in final["error"], final
+    assert final["failure_class"] == "infra" and final["attempts"] == 1
+    assert again["status"] == "COMPLETE" and again["attempts"] == 2, again
+    assert {"p.txt", "s.txt"} <= set(git(repo, "ls-tree", "--name-only", again["branch"]).split())
     for t in slow:
-        assert tasks[t]["status"] == "FAILED" and "died while it ran" in tasks[t]["error"], tasks[t]
         assert not _labelled(engine, t)
     assert tasks[queued]["status"] == "COMPLETE" and tasks[queued]["branch"]
     assert "recovery: removed container" in res.stdout

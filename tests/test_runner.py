@@ -59,7 +59,10 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    from tsk.sandbox import ladder
+
+    monkeypatch.setattr(ladder, "INFRA_PAUSE", 0.0)  # the ladder waits before an infra retry; not in these tests
     w = World(tmp_path)
     yield w
     w.store.close()
@@ -101,17 +104,40 @@ def test_cancel_just_after_the_start_stops_the_container_and_still_fetches(world
     assert world.recorded(task).status == "CANCELLED" and world.leftovers(task) == []
 
 
-def test_a_setup_error_fails_the_task_cleans_up_and_is_raised_for_tsk_run(world: World) -> None:
+def test_an_engine_failure_once_is_an_infra_attempt_followed_by_a_fresh_one(world: World) -> None:
     task = world.task()
     world.engine.fail["container_create"] = EngineError("the engine refused the request: no space left")
+    done = world.run(task)
+    assert done.status == "COMPLETE" and done.attempts == 2
+    first, second = world.store.attempts(task.id)
+    assert first.failure_class == "infra" and "no space left" in (first.reason or "") and second.failure_class is None
+    assert world.leftovers(task) == []
+    assert any("attempt 1 of 3: infra" in n for n in world.notes), world.notes
+
+
+def test_a_lasting_setup_error_fails_after_its_attempts_and_is_raised_for_tsk_run(world: World) -> None:
+    def refuse_every_time(_volume: str) -> None:
+        world.engine.fail["container_create"] = EngineError("the engine refused the request: no space left")
+
+    world.engine.after["volume_create"] = refuse_every_time
+    task = world.task()
     with pytest.raises(EngineError, match="no space left"):
         world.run(task, raise_setup_errors=True)
     recorded = world.recorded(task)
-    assert recorded.status == "FAILED" and "no space left" in (recorded.error or "")
-    assert world.leftovers(task) == []  # the volume made before the failure is gone
+    assert recorded.status == "FAILED" and "no space left" in (recorded.error or "") and recorded.attempts == 3
+    assert recorded.failure_class == "infra"
+    assert world.leftovers(task) == []  # the volume made before each failure is gone
     again = world.task()
-    world.engine.fail["container_create"] = EngineError("the engine refused the request: again")
     assert world.run(again).status == "FAILED"  # a server worker gets the result, not the exception
+
+
+def test_a_config_error_is_final_at_once(world: World) -> None:
+    from tsk.errors import ConfigError
+
+    world.engine.fail["container_create"] = ConfigError("bad config")
+    task = world.task()
+    done = world.run(task)
+    assert done.status == "FAILED" and done.attempts == 1
 
 
 def test_a_cleanup_failure_does_not_change_the_result(world: World) -> None:
@@ -181,3 +207,27 @@ def test_secrets_reach_the_agent_through_a_0600_file_never_the_record_or_the_con
     rows = sqlite3.connect(world.ctx.paths.data / "tasks.db").execute("SELECT config FROM tasks").fetchall()
     assert any("plain" in r[0] for r in rows)  # the rest of the env is kept
     assert os.environ.get("ANTHROPIC_API_KEY") != "sk-host-key"
+
+
+def test_a_failed_validation_carries_on_into_an_attempt_that_knows_why(world: World) -> None:
+    (world.repo / ".tsk" / "tsk.toml").write_text('stack = "default"\nagent = "exec"\nvalidate = "make test"\n')
+    task = world.task()
+    out = model.output(model.task_dir(world.ctx.paths.data, task.id))
+    verdicts = iter([b"1\n", b"0\n"])
+    seen: list[object] = []
+
+    def the_container_validates(ident: str) -> None:  # what run.sh writes into /tsk/output
+        if ident.startswith("tsk-task-"):
+            spec = world.engine.boxes[ident].spec
+            seen.append(spec and {m.target for m in spec.mounts})
+            (out / "validation.log").write_text("FAILED test_parser\n")
+            (out / "validation-exit").write_bytes(next(verdicts))
+
+    world.engine.after["container_start"] = the_container_validates
+    done = world.run(task)
+    assert done.status == "COMPLETE" and done.attempts == 2 and done.failure_class is None
+    first, second = world.store.attempts(task.id)
+    assert (first.failure_class, first.validation_exit, second.validation_exit) == ("validation", 1, 0)
+    assert "FAILED test_parser" in first.validation_tail
+    assert "/tsk/previous-attempt.md" not in seen[0] and "/tsk/previous-attempt.md" in seen[1]  # type: ignore[operator]
+    assert "/tsk/validate.sh" in seen[0]  # type: ignore[operator]

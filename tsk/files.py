@@ -58,6 +58,27 @@ def read_bounded(path: Path, limit: int) -> bytes | None:
         os.close(fd)
 
 
+def read_tail(path: Path, limit: int) -> bytes | None:
+    """The last `limit` bytes of a file the sandbox may have written, read as safely as read_bounded."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        os.lseek(fd, max(0, st.st_size - limit), os.SEEK_SET)
+        chunks: list[bytes] = []
+        left = limit
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 16))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def private_dir(path: Path) -> Path:
     """Make `path` (and missing parents) as a dir only its owner may enter: task dirs hold credentials."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)

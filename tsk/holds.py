@@ -1,6 +1,8 @@
-"""A seam for the tests that kill tsk at each phase of a task (tests/test_security_engine.py): with
-TSK_TEST_HOLD=<phase>:<file> in a process's environment, reaching <phase> writes the process's pid to
-<file> and waits there to be killed. Unset, a call costs one lookup in the environment it is given."""
+"""Seams for the tests that break tsk on purpose. With TSK_TEST_HOLD=<phase>:<file> in a process's
+environment, reaching <phase> writes the process's pid to <file> and waits there to be killed
+(tests/test_security_engine.py kills tsk at each phase). With TSK_TEST_FAIL_ONCE=<phase>:<file>, the
+first process to reach <phase> makes <file> and fails there as the engine would (an `infra` failure for
+tests/test_unattended_engine.py); later ones pass. Unset, a call costs one lookup in the environment."""
 
 from __future__ import annotations
 
@@ -20,3 +22,19 @@ def hold(environ: Mapping[str, str], phase: str) -> None:
         f.write(f"{os.getpid()}\n")
     while True:
         time.sleep(3600)
+
+
+def fail_once(environ: Mapping[str, str], phase: str) -> None:
+    wanted = environ.get("TSK_TEST_FAIL_ONCE")
+    if not wanted:
+        return
+    name, _, marker = wanted.partition(":")
+    if name != phase or not marker:
+        return
+    try:
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return
+    from tsk.errors import EngineError
+
+    raise EngineError(f"the engine refused the request: a failure injected at {phase} (TSK_TEST_FAIL_ONCE)")

@@ -17,6 +17,7 @@ from tsk.cli.run import (
     BudgetOpt,
     EditOpt,
     IdleOpt,
+    ModelOpt,
     NameOpt,
     NoIsolation,
     PrivOpt,
@@ -30,7 +31,7 @@ from tsk.cli.run import (
     TypeOpt,
     ValidateOpt,
     build_instructions,
-    limits_of,
+    options_of,
 )
 from tsk.context import Context
 from tsk.text import printable
@@ -67,6 +68,7 @@ def add(
     budget: BudgetOpt = None,
     attempts: AttemptsOpt = None,
     validate: ValidateOpt = None,
+    model: ModelOpt = None,
     json: JsonOpt = False,
 ) -> int:
     """Queue a task for the server (the repo is snapshotted now); `-a a,b` queues one task per agent."""
@@ -81,7 +83,7 @@ def add(
     req = RunRequest(instructions=instructions, type=type, name=name, repo=str(repo_dir), project=project,
                      stack=stack, from_branch=branch, network_isolation=not no_network_isolation,
                      sudo=sudo or None, privileged=privileged or None,
-                     limits=limits_of(timeout, idle_timeout, budget, attempts, validate))
+                     options=options_of(timeout, idle_timeout, budget, attempts, validate, model))
     tasks = add_tasks(ctx, req, agents=agents, parents=tuple(parent or ()))
     if not wait:
         if json:

@@ -12,7 +12,7 @@ from cyclopts import Parameter
 from tsk import interrupt
 from tsk.cli.render import emit_json
 from tsk.context import Context
-from tsk.sandbox.runner import Limits
+from tsk.tasks.options import TaskOptions
 from tsk.text import printable
 
 
@@ -70,14 +70,16 @@ IdleOpt = Annotated[str | None, Parameter(help="Stalled after this long with no 
 BudgetOpt = Annotated[float | None, Parameter(name="--budget", help=(
     "Stop the agent once the task's attempts together cost this many USD, as the agent reports it."))]
 AttemptsOpt = Annotated[int | None, Parameter(help="How many attempts at most (default 3).")]
+ModelOpt = Annotated[str | None, Parameter(name=["--model", "-m"], help=(
+    "The agent's model, e.g. claude-sonnet-4-5 or gpt-5-codex (default: the agent's own)."))]
 ValidateOpt = Annotated[str | None, Parameter(help=(
     "A command run in the sandbox after the agent; non-zero fails the attempt (class `validation`)."))]
 
 
-def limits_of(timeout: str | None, idle_timeout: str | None, budget: float | None, attempts: int | None,
-              validate: str | None) -> Limits:
-    return Limits(timeout=timeout, idle_timeout=idle_timeout, budget_usd=budget, max_attempts=attempts,
-                  validate=validate)
+def options_of(timeout: str | None, idle_timeout: str | None, budget: float | None, attempts: int | None,
+              validate: str | None, model: str | None = None) -> TaskOptions:
+    return TaskOptions(timeout=timeout, idle_timeout=idle_timeout, budget_usd=budget, max_attempts=attempts,
+                  validate=validate, model=model)
 
 
 def build_instructions(ctx: Context, repo_dir: Path, type: str, prompt: str | None, prompt_file: str | None,
@@ -118,6 +120,7 @@ def run(
     budget: BudgetOpt = None,
     attempts: AttemptsOpt = None,
     validate: ValidateOpt = None,
+    model: ModelOpt = None,
     json: JsonOpt = False,
 ) -> int:
     """Run one task now in a sandbox; its work comes back as branch tsk/<type>/<name>/<id>.
@@ -135,7 +138,7 @@ def run(
     req = RunRequest(instructions=instructions, type=type, name=name, repo=str(repo_dir), project=project,
                      agent=agent, stack=stack, from_branch=branch, network_isolation=not no_network_isolation,
                      sudo=sudo or None, privileged=privileged or None,
-                     limits=limits_of(timeout, idle_timeout, budget, attempts, validate))
+                     options=options_of(timeout, idle_timeout, budget, attempts, validate, model))
     ui = TerminalRun(quiet=json)
     if no_network_isolation:
         ui.note("network isolation is OFF for this task: the sandbox can reach anything the host can")
@@ -149,12 +152,20 @@ def run(
         emit_json(task)
         return result.exit_code
     print(file=sys.stderr)
-    order = ["snapshot", "image", "container_create", "proxy", "container_start", "prepare", "agent", "commit",
-             "fetch", "cleanup"]
+    order = ["snapshot", "image", "container_create", "proxy", "container_start", "prepare", "agent", "validate",
+             "commit", "fetch", "cleanup"]
     parts = [f"{k} {task.timings[k]:.2f}s" for k in order if k in task.timings]
-    print("tsk: phases: " + ", ".join(parts), file=sys.stderr)
-    print(f"tsk: task {task.id} {task.status}" + (f": {printable(task.error)}" if task.error else ""),
+    print("tsk: phases" + (" (the last attempt's)" if task.attempts > 1 else "") + ": " + ", ".join(parts),
           file=sys.stderr)
+    spent = [f"{task.attempts} attempt(s)"] if task.attempts > 1 else []
+    if task.cost_usd is not None:
+        spent.append(f"${task.cost_usd:.4f}")
+    if task.turns is not None:
+        spent.append(f"{task.turns} turn(s)")
+    why = task.blocked if task.status == "BLOCKED" else task.error
+    cls = f" ({task.failure_class})" if task.failure_class and task.status != "COMPLETE" else ""
+    print(f"tsk: task {task.id} {task.status}{cls}" + (f": {printable(why)}" if why else "")
+          + (f"; {', '.join(spent)}" if spent else ""), file=sys.stderr)
     if task.result_branch:
         base = (task.source_commit or "?")[:12]
         print(f"tsk: branch {task.result_branch} ({task.commits} commit(s) on {base})")

@@ -40,6 +40,8 @@ def start(
     quit: Annotated[bool, Parameter(name=["--quit", "-q"], negative=(),
                                     help="Exit once nothing is queued or running.")] = False,
     plain: Annotated[bool, Parameter(negative=(), help="Plain lines even on a terminal (no dashboard).")] = False,
+    budget: Annotated[float | None, Parameter(help=(
+        "Stop starting tasks once the ones this server ran have cost this many USD."))] = None,
 ) -> int:
     """Run queued tasks, up to N at once, until stopped (Ctrl-C, SIGTERM, `tsk server stop`) or, with -q,
     until nothing is left; running tasks are then cancelled and their partial work kept."""
@@ -50,7 +52,7 @@ def start(
     ctx = Context()
     dashboard = not plain and sys.stdin.isatty() and sys.stdout.isatty()
     events = _Hidden() if dashboard else PlainLines()  # on the dashboard the task list shows the changes
-    server = Server(ctx, ServerOptions(workers=workers, quit_when_idle=quit), events)
+    server = Server(ctx, ServerOptions(workers=workers, quit_when_idle=quit, budget_usd=budget), events)
 
     def on_signal(signum: int, frame: object) -> None:
         server.stop(f"the server was stopped ({signal.Signals(signum).name})")

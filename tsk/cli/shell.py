@@ -25,7 +25,8 @@ def shell(
 ) -> int:
     """Open a shell in a task sandbox (agent installed, not started); on exit the work comes back as a branch."""
     from tsk.queue.stores import open_store
-    from tsk.sandbox.runner import RunRequest, shell_task
+    from tsk.sandbox.runner import RunRequest
+    from tsk.sandbox.shell import shell_task
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("tsk shell needs a terminal", hint="run it from an interactive terminal, or use tsk run")

@@ -39,6 +39,7 @@ DEFAULT_BASE_IMAGE = "debian:trixie"
 
 _BUILT_IN_SCALARS: dict[str, Any] = {
     "agent": DEFAULT_AGENT,
+    "model": None,
     "memory_gb": 12.0,
     "cpu": 8.0,
     "pids_limit": 4096,
@@ -107,6 +108,7 @@ def resolve(
         project=name,
         repo=str(repo),
         agent=scalars["agent"],
+        model=scalars["model"],
         stack=stack,
         stack_detected=stack_detected,
         memory_gb=float(scalars["memory_gb"]),

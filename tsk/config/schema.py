@@ -42,6 +42,7 @@ class ProjectSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     """Every per-project key. `None` means "this source does not set it"."""
 
     agent: str | None = None
+    model: str | None = None  # the agent's model (claude --model, codex -m); None: the agent's own default
     stack: str | None = None
     memory_gb: float | None = None
     cpu: float | None = None
@@ -105,6 +106,7 @@ class ResolvedConfig(msgspec.Struct, frozen=True, kw_only=True):
     cpu: float
     pids_limit: int = 4096  # defaults: configs stored with tasks queued before these existed
     disk_gb: float = 20.0
+    model: str | None = None
     timeout: float = 7200.0  # seconds
     idle_timeout: float = 1200.0
     budget_usd: float | None = None

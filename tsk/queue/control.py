@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -188,20 +189,10 @@ def duration(t: Task) -> float | None:
     return round((t.finished or time.time()) - t.started, 2)
 
 
-def log_tail(data: Any, task_id: str, n: int) -> list[str]:
-    from tsk.agents.events import decode_event, render
+def log_tail(data: Path, task_id: str, n: int) -> list[str]:
+    from tsk.sandbox.stream import log_tail as tail
 
-    log = model.agent_log(model.task_dir(data, task_id))
-    if not log.exists():
-        return []
-    lines = log.read_bytes().splitlines()[-n:]
-    out = []
-    for line in lines:
-        try:
-            out.append(render(decode_event(line)))
-        except Exception:  # a torn last line while the task writes: show it raw
-            out.append(line.decode(errors="replace"))
-    return out
+    return tail(model.agent_log(model.task_dir(data, task_id)), n)
 
 
 def retry(ctx: Context, refs: list[str], *, children: bool = True) -> list[Outcome]:

@@ -12,7 +12,6 @@ import msgspec
 
 from tsk.errors import TskError
 from tsk.files import remove_tree
-from tsk.sandbox import secrets
 from tsk.tasks import model
 from tsk.tasks.owner import owner_alive
 from tsk.tasks.store import Conflict, TaskStore
@@ -59,9 +58,12 @@ def _labelled_ids(engine: Engine) -> set[str]:
 
 def recover(ctx: Context, store: TaskStore) -> RecoveryReport:
     """Tasks left RUNNING by a process that is gone (a crashed server, a killed `tsk run`): requeued if
-    their sandbox never started, otherwise FAILED with the reason (partial work fetched when it can be).
-    Then every engine object of a task of ours that is not running is removed."""
-    from tsk.sandbox.runner import fetch_work
+    their sandbox never started; otherwise their partial work is fetched when it can be and the attempt
+    ends as `infra`, after which the remediation ladder decides (another attempt from that work, queued;
+    or FAILED with the reason). Then every engine object of a task of ours that is not running is removed."""
+    from tsk.sandbox import ladder
+    from tsk.sandbox.runner import fetch_work, record_end, tally
+    from tsk.tasks.model import Attempt
 
     engine = ctx.engine
     report = RecoveryReport()
@@ -79,22 +81,30 @@ def recover(ctx: Context, store: TaskStore) -> RecoveryReport:
                 report.requeued.append(task.id)
             continue
         stopped = stop_task(engine, task.id, timeout=5)
-        task.error = (f"its process (pid {pid}) died while it ran; "
-                      + ("the sandbox was stopped" if stopped else "the sandbox was gone"))
+        why = (f"its process (pid {pid}) died while it ran; "
+               + ("the sandbox was stopped" if stopped else "the sandbox was gone"))
         if tdir.is_dir():
             with contextlib.suppress(TskError, OSError):
                 fetch_work(task, tdir)  # partial work, if the git dir survived
         report.removed += remove_task_objects(engine, task.id)
-        for sub in ("upper", "work", "git", "changes"):
+        for sub in ("upper", "work", "git"):
             remove_tree(tdir / sub)
-        secrets.forget(tdir)
-        task.finished = time.time()
-        task.status = "FAILED"
-        with contextlib.suppress(Conflict):
-            store.transition(task.id, "FAILED", task.error, task=task, allowed=("RUNNING",))
-            report.failed.append(task.id)
-            if tdir.is_dir():
-                model.save(task, tdir)
+        attempts = store.attempts(task.id)
+        died = Attempt(task=task.id, n=len(attempts) + 1, started=task.started, finished=time.time(),
+                       failure_class="infra", reason=why, head=task.result_commit if task.result_branch else None)
+        store.add_attempt(died)
+        attempts.append(died)
+        tally(task, attempts)
+        step = ladder.next_step(attempts, task.max_attempts, retryable=tdir.is_dir())
+        if step.action == "retry":  # its next attempt starts from the work fetched above
+            with contextlib.suppress(Conflict):
+                store.transition(task.id, "QUEUED", f"requeued for attempt {died.n + 1}: {why}", task=task,
+                                 allowed=("RUNNING",))
+                report.requeued.append(task.id)
+            continue
+        task.finished, task.status, task.error = time.time(), "FAILED", step.why
+        record_end(store, task, tdir)
+        report.failed.append(task.id)
     report.removed += remove_leftovers(engine, store)
     return report
 

@@ -23,8 +23,10 @@ import msgspec
 
 from tsk.errors import TskError
 from tsk.holds import hold
+from tsk.notify import task_ended
 from tsk.queue import control
 from tsk.queue.stores import open_store
+from tsk.tasks.model import Task
 from tsk.tasks.owner import owner_id
 from tsk.tasks.store import ENDED, Conflict, TaskStore
 
@@ -42,6 +44,8 @@ class ServerOptions(msgspec.Struct, frozen=True, kw_only=True):
     quit_when_idle: bool = False
     poll: float = 0.15
     clean_every: float = 600.0
+    budget_usd: float | None = None  # stop claiming once the tasks this server ran have cost this much
+    credentials_every: float = 5.0  # how often a task blocked on refused credentials looks whether they changed
 
 
 class ServerEvents(Protocol):
@@ -51,6 +55,7 @@ class ServerEvents(Protocol):
 
 class ServerReport(msgspec.Struct, kw_only=True):
     ran: int = 0
+    spent_usd: float = 0.0  # what the attempts this server ran have cost
 
 
 def lock_path(data: Path) -> Path:
@@ -72,6 +77,8 @@ class Server:
         self._active: dict[str, threading.Thread] = {}
         self._stop_reason = "the server was stopped"
         self.report = ServerReport()
+        self._credentials_checked = 0.0
+        self._said_spent = False
 
     def stop(self, reason: str = "the server was stopped") -> None:
         """Graceful shutdown: running tasks are cancelled (their partial work kept), then the loop ends."""
@@ -116,6 +123,7 @@ class Server:
             ready()
         while not self._stop.is_set():
             self._wake.clear()
+            self._unblock(store)
             control.settle(store)
             if time.monotonic() - last_clean > self.opts.clean_every:
                 last_clean = time.monotonic()
@@ -128,8 +136,35 @@ class Server:
         self._shutdown(store)
         self._show(store, seen)
 
+    def _unblock(self, store: TaskStore) -> None:
+        """BLOCKED tasks go back to the queue when their back-off has passed, or when the credentials
+        they were refused with have changed (looked at every few seconds: it reads the agent's files)."""
+        now = time.time()
+        check_credentials = now - self._credentials_checked > self.opts.credentials_every
+        if check_credentials:
+            self._credentials_checked = now
+        for task in store.tasks(statuses=("BLOCKED",)):
+            if task.blocked_until is not None:
+                due = task.blocked_until <= now
+                why = "its back-off has passed"
+            elif check_credentials:
+                due = _credentials_changed(task, self.ctx)
+                why = f"the {task.agent} credentials have changed"
+            else:
+                continue
+            if due:
+                task.blocked = task.blocked_until = task.credential_digest = None
+                with contextlib.suppress(Conflict):
+                    store.transition(task.id, "QUEUED", f"queued again: {why}", task=task, allowed=("BLOCKED",))
+
     def _dispatch(self, store: TaskStore) -> None:
         while not self._stop.is_set():
+            if self.opts.budget_usd is not None and self.report.spent_usd >= self.opts.budget_usd:
+                if not self._said_spent:
+                    self._said_spent = True
+                    self.events.note(f"budget: the tasks of this server have cost ${self.report.spent_usd:.2f} of "
+                                     f"${self.opts.budget_usd:.2f}; no new task is started")
+                return
             with self._mutex:
                 if len(self._active) >= self.opts.workers:
                     return
@@ -146,7 +181,10 @@ class Server:
         with self._mutex:
             if self._active:
                 return False
-        return store.count(("QUEUED", "WAITING")) == 0
+        if store.count(("QUEUED", "WAITING")):
+            return False
+        # a task waiting out a back-off is still to run; one blocked on credentials waits for the user
+        return not any(t.blocked_until is not None for t in store.tasks(statuses=("BLOCKED",)))
 
     def _show(self, store: TaskStore, seen: int) -> int:
         for tr in store.transitions_since(seen):
@@ -198,7 +236,10 @@ class Server:
                     return
                 task.source_commit = start
                 store.save(task)
-            execute(ctx, task, control.Quiet(), store)  # its log goes to agent.log, not the terminal
+            before = task.cost_usd or 0.0
+            done_task = execute(ctx, task, control.Quiet(), store).task  # its log goes to agent.log
+            with self._mutex:
+                self.report.spent_usd += (done_task.cost_usd or 0.0) - before
         except Exception as exc:  # a bug must not leave the task RUNNING
             with contextlib.suppress(Exception):
                 failed = store.get(task_id)
@@ -209,7 +250,7 @@ class Server:
             with contextlib.suppress(Exception):
                 done = store.get(task_id)
                 if done is not None:
-                    notify(done.id, done.name, done.status, done.result_branch, ctx.environ)
+                    task_ended(done.id, done.name, done.status, done.result_branch, ctx.environ)
             store.close()
             with self._mutex:
                 self._active.pop(task_id, None)
@@ -232,20 +273,14 @@ class Server:
             self.events.note(f"auto-clean: removed {len(gone)} task(s) older than {cfg.auto_clean_age_days:g} days")
 
 
-def notify(task_id: str, name: str, status: str, branch: str | None, environ: dict[str, str]) -> None:
-    """A desktop notification when a task ends, where there is a desktop and notify-send."""
-    import shutil
+def _credentials_changed(task: Task, ctx: Context) -> bool:
+    from tsk.sandbox.provision import agent_for, task_config
 
-    from tsk.engine import proc
-
-    if status not in ("COMPLETE", "FAILED", "CANCELLED"):
-        return
-    if not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")) or shutil.which("notify-send") is None:
-        return
-    body = f"branch {branch}" if branch else "no branch"
-    with contextlib.suppress(TskError):
-        proc.run(["notify-send", "--app-name=tsk", f"tsk: {name} {status}", f"{task_id}: {body}"], check=False,
-                 timeout=5)
+    try:
+        digest = agent_for(task_config(task)).credential_digest(Path.home(), ctx.environ)
+    except TskError:
+        return False
+    return digest != task.credential_digest
 
 
 def server_running(data: Path) -> bool:

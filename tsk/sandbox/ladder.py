@@ -70,3 +70,37 @@ def next_step(attempts: Sequence[Attempt], max_attempts: int, *, retryable: bool
         return Step(action="retry", why=why, wait=INFRA_PAUSE * made)
     assert cls in CONTINUE, cls
     return Step(action="retry", why=why, carry_on=True)
+
+
+def classify(*, cancelled: str | None, stopped: tuple[FailureClass, str] | None, success: bool,
+             agent_failure: FailureClass | None, agent_error: str | None, validates: bool,
+             validation_exit: int | None) -> tuple[FailureClass | None, str | None]:
+    """How an attempt ended, first reason first: a cancel, a limit tsk stopped it for, the agent's own
+    failure (its API's, by the agent's structured events), then the validation command's verdict."""
+    if cancelled is not None:
+        return "cancelled", cancelled
+    if stopped is not None:
+        return stopped
+    if not success:
+        return agent_failure or "agent_error", agent_error or "the agent failed"
+    if validates:
+        if validation_exit is None:
+            return "validation", "the validation command did not run to its end"
+        if validation_exit != 0:
+            return "validation", f"the validation command exited with code {validation_exit}"
+    return None, None
+
+
+def previous_attempt(last: Attempt, max_attempts: int, log_lines: Sequence[str]) -> str:
+    """/tsk/previous-attempt.md: what the next attempt should know of the last one (also added to the
+    prompt of an agent that reads prose)."""
+    parts = [f"# Attempt {last.n} of {max_attempts} did not succeed: {last.failure_class}", "",
+             last.reason or "", ""]
+    if last.validation_exit is not None:
+        parts += [f"## The validation command exited with code {last.validation_exit}; its last output", "",
+                  "```", last.validation_tail.rstrip("\n"), "```", ""]
+    if log_lines:
+        parts += ["## The last lines of the agent's log", "", "```", *log_lines, "```", ""]
+    parts += ["The work that attempt committed, and what it left uncommitted, is in the repository: "
+              "go on from there."]
+    return "\n".join(parts) + "\n"

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 INSTRUCTIONS = "/tsk/instructions.md"
 OUTPUT = "/tsk/output"
 RUN_SCRIPT = "/tsk/run.sh"
+VALIDATE = "/tsk/validate.sh"  # the task's validation command, when it has one
+PREVIOUS = "/tsk/previous-attempt.md"  # from the second attempt on: how the last one failed
 SECRETS = "/tsk/secrets.env"  # API keys and secret env values: read by the run script, not in the container's env
 
 
@@ -42,10 +44,11 @@ def workdir(project: str) -> str:
 
 
 def run_script(*, agent_argv: list[str], prepare: str, baseline: str, commit: str, forward: str,
-               merge_stderr: bool, interactive: bool = False) -> str:
+               merge_stderr: bool, interactive: bool = False, validate: bool = False, workdir: str = ".") -> str:
     """bash for the container: open the way to the proxy (`forward`, from proxy.task_forward_script,
-    or empty), prepare the snapshot, run the agent, then commit what it left, also when tsk stops the
-    container (SIGTERM: Ctrl-C or cancel), so partial work comes back."""
+    or empty), prepare the snapshot, run the agent, run the validation command (`validate`: the task
+    has /tsk/validate.sh) unless the sandbox is being stopped, then commit what it left, also when tsk
+    stops the container (SIGTERM: Ctrl-C, cancel, a limit), so partial work comes back."""
     agent = shlex.join(agent_argv)
     if interactive:
         run = f"{agent}\nrc=$?\n"
@@ -76,6 +79,7 @@ def run_script(*, agent_argv: list[str], prepare: str, baseline: str, commit: st
         "mark prepared",
         run.rstrip("\n"),
         "mark agent_done",
+        *((_validation(workdir),) if validate and not interactive else ()),
         "(",
         commit,
         ") 2>&3 >&3",
@@ -85,11 +89,26 @@ def run_script(*, agent_argv: list[str], prepare: str, baseline: str, commit: st
     ])
 
 
+def _validation(workdir: str) -> str:
+    """The validation gate: its output goes to the log stream (so a long test run is not silence) and to
+    validation.log; its exit code to validation-exit. None of it when the sandbox is being stopped."""
+    wd = shlex.quote(workdir)
+    return "\n".join([
+        "if [ -z \"$stopping\" ]; then",
+        f"  ( cd {wd} && bash {VALIDATE}; echo $? > {OUTPUT}/validation-exit ) 2>&1 </dev/null"
+        f" | tee {OUTPUT}/validation.log &",
+        "  child=$!",
+        "  wait \"$child\"",
+        "  mark validated",
+        "fi",
+    ])
+
+
 def container_env(cfg: ResolvedConfig, *, agent_env: Mapping[str, str], host: HostFacts, task_id: str,
-                  isolated: bool) -> dict[str, str]:
+                  isolated: bool, attempt: int = 1) -> dict[str, str]:
     env: dict[str, str] = {
         "HOME": AGENT_HOME, "USER": "agent", "LANG": "C.UTF-8", "TERM": "xterm-256color",
-        "TSK_TASK_ID": task_id,
+        "TSK_TASK_ID": task_id, "TSK_ATTEMPT": str(attempt),
         "GIT_AUTHOR_NAME": host.git_name, "GIT_AUTHOR_EMAIL": host.git_email,
         "GIT_COMMITTER_NAME": host.git_name, "GIT_COMMITTER_EMAIL": host.git_email,
     }
@@ -106,18 +125,25 @@ def container_env(cfg: ResolvedConfig, *, agent_env: Mapping[str, str], host: Ho
 
 def container_mounts(cfg: ResolvedConfig, *, volume: str, task_dir: Path, git_dir: str, changes_dir: str,
                      ro_mounts: tuple[str, ...], project: str, proxy: ProxyPlan | None,
-                     secrets: bool = False) -> tuple[Mount, ...]:
+                     secrets: bool = False, prompt_file: str = "instructions.md", previous: bool = False,
+                     validate: bool = False) -> tuple[Mount, ...]:
+    """`prompt_file`: what the agent reads as its instructions (an attempt's own, from the second on);
+    `previous`, `validate`: the task dir holds previous-attempt.md, validate.sh."""
     wd = workdir(project)
     mounts = [
         Mount(type="volume", source=volume, target=wd),
         Mount(type="bind", source=git_dir, target=f"{wd}/.git"),
         Mount(type="bind", source=changes_dir, target="/tsk/changes", read_only=True),
-        Mount(type="bind", source=str(task_dir / "instructions.md"), target=INSTRUCTIONS, read_only=True),
+        Mount(type="bind", source=str(task_dir / prompt_file), target=INSTRUCTIONS, read_only=True),
         Mount(type="bind", source=str(task_dir / "run.sh"), target=RUN_SCRIPT, read_only=True),
         Mount(type="bind", source=str(task_dir / "output"), target=OUTPUT),
         Mount(type="bind", source=str(task_dir / "home"), target=AGENT_HOME),
     ]
     mounts += [Mount(type="bind", source=p, target=p, read_only=True) for p in ro_mounts]
+    if previous:
+        mounts.append(Mount(type="bind", source=str(task_dir / "previous-attempt.md"), target=PREVIOUS, read_only=True))
+    if validate:
+        mounts.append(Mount(type="bind", source=str(task_dir / "validate.sh"), target=VALIDATE, read_only=True))
     if secrets:
         mounts.append(Mount(type="bind", source=str(task_dir / secrets_file), target=SECRETS, read_only=True))
     if proxy is not None:

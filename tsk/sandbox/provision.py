@@ -20,10 +20,11 @@ from tsk.agents.base import AGENT_HOME, Agent, CredentialFile
 from tsk.config.secrets import is_secret
 from tsk.errors import ImageMissing, TskError
 from tsk.files import chown_tree, clear_special_bits, real_dir, remove_tree, write_private
-from tsk.holds import hold
+from tsk.holds import fail_once, hold
 from tsk.sandbox import plan as sandbox_plan
 from tsk.sandbox import secrets
 from tsk.sandbox.proxy import ProxyPlan, ensure_proxy, plan_proxy, reap_idle, task_forward_script, touch
+from tsk.tasks import model
 from tsk.tasks.model import Task
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def hand_over(tdir: Path, snap: Snapshot, uid: int, gid: int) -> None:
     tree = Path(snap.checkout_tree)
     if tree.stat().st_uid != uid:
         chown_tree(tree, uid, gid)
-    for name in ("instructions.md", "run.sh", secrets.RUNTIME):
+    for name in ("instructions.md", "run.sh", secrets.RUNTIME, "prompt.md", "previous-attempt.md", "validate.sh"):
         if (tdir / name).is_file():
             os.lchown(tdir / name, uid, gid)
     for sub in ("output", "home", "git", "changes", "upper"):
@@ -98,6 +99,8 @@ def write_credentials(home: Path, files: list[CredentialFile]) -> None:
             raise TskError(f"the sandbox replaced a dir of {home / rel.parent} with a link or a file; "
                            "the agent's credentials are not written there", hint="delete the task and run it again")
         write_private(parent / rel.name, cred.content)
+        if cred.mode != 0o600:  # a plugin's script keeps its exec bit; nothing gets more than 0755
+            os.chmod(parent / rel.name, cred.mode & 0o755)
 
 
 def remove_credentials(home: Path, files: list[CredentialFile]) -> None:
@@ -121,9 +124,26 @@ def task_config(task: Task) -> ResolvedConfig:
     return msgspec.convert(task.config, ResolvedConfig)
 
 
-def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool) -> Prepared:
+class AttemptPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """What is particular to one attempt of a task."""
+
+    n: int = 1
+    resume: str | None = None  # the agent's session to go on with (the last attempt's)
+    prompt: str | None = None  # this attempt's instructions; None: the task's own
+    previous: str | None = None  # /tsk/previous-attempt.md: how the last attempt failed
+
+
+def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool,
+              attempt: AttemptPlan | None = None) -> Prepared:
     """Image, credentials, run.sh, overlay volume, a created (not started) container, and its proxy
     running (ensured after the container exists, so an idle-proxy reaper sees the task)."""
+    attempt = attempt or AttemptPlan()
+    for name in ("base-commit", "timing", "validation-exit", "validation.log"):  # the last attempt's verdicts
+        stale = model.output(Path(made.task_dir)) / name
+        if stale.is_dir() and not stale.is_symlink():
+            remove_tree(stale)
+        elif stale.is_symlink() or stale.exists():
+            stale.unlink()
     from tsk.layers import service
     from tsk.snapshot.inside import commit_script, overlay_volume_opts, prepare_script
     from tsk.snapshot.take import load_snapshot
@@ -155,16 +175,25 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool)
         write_credentials(tdir / "home", made.credentials)
         wd = sandbox_plan.workdir(cfg.project)
 
-        argv = ["bash", "-l"] if interactive else agent.command(sandbox_plan.INSTRUCTIONS)
+        for name, text in (("prompt.md", attempt.prompt), ("previous-attempt.md", attempt.previous),
+                           ("validate.sh", cfg.validate if not interactive else None)):
+            path = tdir / name
+            if text is None:
+                path.unlink(missing_ok=True)
+            else:
+                write_private(path, (text.rstrip("\n") + "\n").encode())
+        argv = ["bash", "-l"] if interactive else agent.command(sandbox_plan.INSTRUCTIONS, resume=attempt.resume,
+                                                                model=cfg.model)
         script = sandbox_plan.run_script(
             agent_argv=argv, prepare=prepare_script(snap, wd),
             baseline=commit_script(wd, "tsk: uncommitted changes in the working tree when the task was created"),
             commit=commit_script(wd, f"tsk: work left uncommitted by {cfg.agent} in task {task_id}"),
             forward=task_forward_script(pplan.host_ports) if pplan is not None else "",
-            merge_stderr=not agent.structured_output, interactive=interactive)
+            merge_stderr=not agent.structured_output, interactive=interactive,
+            validate=cfg.validate is not None, workdir=wd)
         write_private(tdir / "run.sh", script.encode())
         env = sandbox_plan.container_env(cfg, agent_env=agent.env(ctx.environ), host=host, task_id=task_id,
-                                         isolated=pplan is not None)
+                                         isolated=pplan is not None, attempt=attempt.n)
         hidden = {k: v for k, v in env.items() if is_secret(k)}
         env = {k: v for k, v in env.items() if k not in hidden}
         if hidden:
@@ -176,10 +205,14 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool)
         hand_over(tdir, snap, host.uid, host.gid)
         mounts = sandbox_plan.container_mounts(cfg, volume=volume, task_dir=tdir, git_dir=snap.git_dir,
                                                changes_dir=snap.changes_dir, ro_mounts=snap.ro_mounts,
-                                               project=cfg.project, proxy=pplan, secrets=bool(hidden))
+                                               project=cfg.project, proxy=pplan, secrets=bool(hidden),
+                                               prompt_file="prompt.md" if attempt.prompt else "instructions.md",
+                                               previous=attempt.previous is not None,
+                                               validate=cfg.validate is not None and not interactive)
         spec = sandbox_plan.container_spec(cfg, task_id=task_id, image=image, env=env, mounts=mounts, host=host,
                                            proxy=pplan, project=cfg.project, sudo=cfg.sudo,
                                            privileged=cfg.privileged, interactive=interactive)
+        fail_once(ctx.environ, "create")
         try:
             made.container = engine.container_create(spec)
         except ImageMissing:  # removed (pruned) since it was resolved: make it again, once
@@ -196,14 +229,16 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool)
 
 
 def cleanup(ctx: Context, p: Prepared) -> None:
-    """Remove what the task made on the engine; keep the task dir's record and output."""
+    """Remove what an attempt made on the engine and its writable dirs; keep the task dir's record, output,
+    home (a later attempt resumes the agent's session there) and the snapshot's changes (a later attempt
+    may start from them again: the runner removes them when the task ends)."""
     engine = ctx.engine
     if p.container:
         engine.container_remove(p.container)
     if p.volume:
         engine.volume_remove(p.volume)
     tdir = Path(p.task_dir)
-    for sub in ("upper", "work", "git", "changes"):
+    for sub in ("upper", "work", "git"):
         remove_tree(tdir / sub)
     remove_credentials(tdir / "home", p.credentials)
     (tdir / secrets.RUNTIME).unlink(missing_ok=True)
@@ -212,3 +247,14 @@ def cleanup(ctx: Context, p: Prepared) -> None:
     if p.proxy is not None:
         touch(p.proxy, ctx.paths.runtime)
         reap_idle(engine, ctx.paths.runtime, idle_seconds=float(ctx.environ.get("TSK_PROXY_IDLE_SECONDS", "900")))
+
+
+def cleanup_noting(ctx: Context, p: Prepared, ui: RunEvents) -> None:
+    """Cleanup whose failure (an engine refusal, another process reaping the same proxy) must not change
+    the task's result: the work is back already. Leftovers are found later by their labels."""
+    from tsk.errors import TskError
+
+    try:
+        cleanup(ctx, p)
+    except TskError as exc:
+        ui.note(f"cleanup of task {p.task.id} was incomplete: {exc.message}")

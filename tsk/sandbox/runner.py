@@ -1,7 +1,7 @@
-"""One task, in two halves. Creation (`create_task`: config, record, instructions, snapshot) needs no
-engine and is what `tsk add` does; execution (`execute`: image, proxy, network, container, agent,
-result, cleanup) is what a server worker or a foreground `tsk run` does. Each phase is timed; the
-record lives in the task database, the agent's log in the task dir."""
+"""A task from its creation to its end. Creation (`create_task`: config, record, instructions, snapshot)
+needs no engine and is what `tsk add` does; execution (`execute`: attempt after attempt, as the
+remediation ladder says) is what a server worker or a foreground `tsk run` does. One attempt is
+tsk/sandbox/attempt.py's; `tsk shell` is tsk/sandbox/shell.py's."""
 
 from __future__ import annotations
 
@@ -14,39 +14,25 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from tsk import interrupt
-from tsk.agents.base import AgentResult
-from tsk.agents.events import Message, encode_event, render
-from tsk.errors import TskError
-from tsk.files import read_bounded, write_private
-from tsk.holds import hold
-from tsk.sandbox import secrets
-from tsk.sandbox.provision import Prepared, RunEvents, agent_for, cleanup, provision, task_config, timed
-from tsk.sandbox.stream import LOG_MAX, CappedLog, Kept, lines, log_note
-from tsk.sandbox.supervise import Watcher, disk_check
+from tsk.agents.events import Message, encode_event
+from tsk.files import read_bounded, remove_tree, write_private
+from tsk.notify import notify
+from tsk.sandbox import ladder, secrets
+from tsk.sandbox.provision import AttemptPlan, RunEvents, agent_for, task_config, timed
+from tsk.sandbox.stream import log_tail
 from tsk.tasks import model
-from tsk.tasks.model import Task
+from tsk.tasks.model import Attempt, Task
+from tsk.tasks.options import TaskOptions
 from tsk.tasks.owner import owner_id
 from tsk.tasks.store import Conflict, RunStore
+from tsk.text import printable
 
 if TYPE_CHECKING:
     from tsk.config.schema import ResolvedConfig
     from tsk.context import Context
 
-__all__ = ["RunEvents", "RunRequest", "RunResult", "create_task", "execute", "fetch_work", "run_task", "shell_task",
-           "task_config"]
-
-
-class Limits(msgspec.Struct, frozen=True, kw_only=True):
-    """An unattended task's limits as given on the command line; None: from config, else built in."""
-
-    timeout: str | None = None
-    idle_timeout: str | None = None
-    budget_usd: float | None = None
-    max_attempts: int | None = None
-    validate: str | None = None
-
-    def settings(self) -> dict[str, object]:
-        return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
+__all__ = ["RunEvents", "RunRequest", "RunResult", "create_task", "execute", "fetch_work", "record_end", "run_task",
+           "tally", "task_config"]
 
 
 class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,7 +47,7 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
     network_isolation: bool = True
     sudo: bool | None = None
     privileged: bool | None = None
-    limits: Limits = Limits()
+    options: TaskOptions = TaskOptions()
 
 
 class RunResult(msgspec.Struct, kw_only=True):
@@ -80,7 +66,7 @@ def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[
     repo = ctx.find_repo(Path(req.repo) if req.repo else None)
     if cfg is None:
         cli = ProjectSettings(agent=req.agent, stack=req.stack, sudo=req.sudo, privileged=req.privileged,
-                              **req.limits.settings())  # type: ignore[arg-type]
+                              **req.options.settings())  # type: ignore[arg-type]
         cfg = ctx.config(repo, cli=cli, project=req.project)
     agent = agent_for(cfg)  # an unknown agent is refused at add time, with the list of known ones
     stored, hidden = secrets.split(cfg)  # secret env values never go into the task's record
@@ -114,110 +100,119 @@ def run_task(ctx: Context, req: RunRequest, ui: RunEvents, store: RunStore) -> R
     task = create_task(ctx, req, ui)
     task.status = "RUNNING"
     store.add(task, instructions=req.instructions, reason="tsk run", owner=owner_id())
-    return execute(ctx, task, ui, store, raise_setup_errors=True)
+    return execute(ctx, task, ui, store, raise_setup_errors=True, foreground=True)
 
 
-def execute(ctx: Context, task: Task, ui: RunEvents, store: RunStore, *,
-            raise_setup_errors: bool = False) -> RunResult:
-    """Run a recorded task this process owns (status RUNNING) to its end: provision, start, stream the
-    log, fetch the work, clean up, record the result. A cancel request in the store (`tsk cancel`, a
-    server shutting down) stops the container; its partial work still comes back."""
+def execute(ctx: Context, task: Task, ui: RunEvents, store: RunStore, *, raise_setup_errors: bool = False,
+            foreground: bool = False) -> RunResult:
+    """Run a recorded task this process owns (status RUNNING) attempt by attempt, as the remediation
+    ladder says (tsk/sandbox/ladder.py), to its end, or to BLOCKED when its agent's API said "not now"
+    (in the `foreground` of `tsk run`, a back-off is waited out here instead). A cancel request in the
+    store (`tsk cancel`, a server shutting down) stops the container; its partial work still comes back.
+    The task's result is its last attempt's."""
+    from tsk.sandbox.attempt import run_attempt
+
     tdir = model.task_dir(ctx.paths.data, task.id)
-    p: Prepared | None = None
-    engine = ctx.engine
-    cancel: str | None = None
-    setup_error: BaseException | None = None
-    kept = Kept()
+    attempts = store.attempts(task.id)  # earlier ones: a task blocked, or recovered after a crash
+    carry_on = bool(attempts) and attempts[-1].failure_class in ladder.CONTINUE | {"infra"}
+    error: BaseException | None = None
+    step: ladder.Step | None = None
     try:
-        try:
-            p = Prepared(task=task, task_dir=str(tdir), agent=agent_for(task_config(task)))
-            provision(ctx, ui, made=p, interactive=False)
-        except Exception as exc:
-            setup_error = exc
-            raise
-        cancel = store.cancel_requested(task.id)
-        if cancel is None:
-            task.started = time.time()
-            store.save(task)
-            with timed(task, "container_start", ui):
-                engine.container_start(p.container)
-            hold(ctx.environ, "started")
-            # `tsk cancel` sets the flag, then stops the container: checked after the start, one of
-            # the two sees the other
-            cancel = store.cancel_requested(task.id)
-            if cancel is not None:
-                engine.container_stop(p.container, timeout=20)
-            t0 = time.perf_counter()
-            cfg = task_config(task)
-            disk = disk_check([tdir / d for d in ("upper", "git", "home", "output")], int(cfg.disk_gb * (1 << 30)),
-                              ctx.paths.data)
-            watcher = Watcher(engine, p.container, [disk])
-            try:
-                with watcher, \
-                        model.raw_log(tdir).open("ab") as raw_file, model.agent_log(tdir).open("ab") as log_file:
-                    raw = CappedLog(raw_file)
-                    log = CappedLog(log_file, note=log_note(f"the log stops here: it reached {LOG_MAX >> 20} MB; "
-                                                            "the agent's output went on"))
-                    for event in p.agent.parse(lines(engine.container_logs(p.container), raw)):
-                        kept.add(event)
-                        log.write(encode_event(event) + b"\n")
-                        ui.line(render(event))
-            except KeyboardInterrupt as exc:
-                cancel = interrupt.reason_of(exc)
-                ui.note("cancelling: stopping the sandbox; its work so far still comes back")
-                with interrupt.deferred():
-                    engine.container_stop(p.container, timeout=20)
-            with interrupt.deferred():  # once the agent has ended, its work comes back whatever arrives
-                exit_code = engine.container_wait(p.container)
-                _inner_timings(task, tdir, time.perf_counter() - t0, ui)
-                result: AgentResult = p.agent.result(kept.events, exit_code)
-                cancel = cancel or store.cancel_requested(task.id)
-                if watcher.reason is not None and cancel is None:
-                    ui.note(f"the sandbox was stopped: {watcher.reason}")
-                    result = AgentResult(success=False, summary=result.summary, error=f"stopped: {watcher.reason}")
-                with timed(task, "fetch", ui):
-                    notes = fetch_work(task, tdir)
-                hold(ctx.environ, "fetched")
-                for note in notes:
-                    ui.note(note)
-                task.summary = _with_notes(result.summary, notes)
-        if cancel is not None:
-            task.status, task.error = "CANCELLED", cancel
-        elif result.success:
-            task.status = "COMPLETE"
+        while True:
+            plan = _next_plan(ctx, task, tdir, attempts, carry_on=carry_on)
+            end = run_attempt(ctx, task, ui, store, plan, fetch_work)
+            attempts.append(end.attempt)
+            store.add_attempt(end.attempt)
+            tally(task, attempts)
+            error = end.error
+            step = ladder.next_step(attempts, task.max_attempts, retryable=end.retryable)
+            if step.action == "retry" or (step.action == "block" and foreground and step.wait):
+                last = end.attempt
+                ui.note(f"attempt {last.n} of {task.max_attempts}: {last.failure_class}: {printable(step.why)}; "
+                        + (f"another attempt in {step.wait:.0f}s" if step.wait else "another attempt"))
+                store.save(task)
+                time.sleep(step.wait)  # Ctrl-C here cancels, as anywhere
+                carry_on = step.carry_on
+                continue
+            break
+    except KeyboardInterrupt as exc:  # between attempts
+        step = ladder.Step(action="cancel", why=interrupt.reason_of(exc))
+    with interrupt.deferred():
+        if step is not None and step.action == "block":
+            _block(ctx, store, task, step)
+            return RunResult(task=task, exit_code=1)
+        task.finished = time.time()
+        if step is None or step.action in ("fail", "retry", "block"):
+            task.status, task.error = "FAILED", step.why if step else "interrupted"
+        elif step.action == "cancel":
+            task.status, task.error = "CANCELLED", step.why
         else:
-            task.status, task.error = "FAILED", result.error or f"the agent exited with code {exit_code}"
-    except KeyboardInterrupt as exc:
-        task.status, task.error = "CANCELLED", interrupt.reason_of(exc)
-    except TskError as exc:
-        task.status, task.error = "FAILED", exc.message
-    except Exception as exc:  # a bug must not leave the task RUNNING: record it, say what it was
-        task.status, task.error = "FAILED", f"{type(exc).__name__}: {exc}"
-    finally:
-        with interrupt.deferred():
-            task.finished = time.time()
-            if str(task.status) == "RUNNING":  # left by something not caught above (SystemExit)
-                task.status, task.error = "FAILED", task.error or "interrupted"
-            if p is not None:
-                with timed(task, "cleanup", ui):
-                    _cleanup_noting(ctx, p, ui)
-            _record_end(store, task, tdir)
-    if setup_error is not None and raise_setup_errors:
-        raise setup_error
+            task.status, task.error, task.failure_class = "COMPLETE", None, None
+        record_end(store, task, tdir)
+    if error is not None and raise_setup_errors and task.status == "FAILED" and not any(
+            a.started and a.failure_class not in ("infra",) for a in attempts):
+        raise error  # the agent never ran: tsk run shows the error as it is (config: exit 2)
     return RunResult(task=task, exit_code=0 if task.status == "COMPLETE" else 1)
 
 
-def _cleanup_noting(ctx: Context, p: Prepared, ui: RunEvents) -> None:
-    """Cleanup whose failure (an engine refusal, another process reaping the same proxy) must not
-    change the task's result: the work is already back. Leftovers are found later by their labels."""
+def _next_plan(ctx: Context, task: Task, tdir: Path, attempts: list[Attempt], *, carry_on: bool) -> AttemptPlan:
+    """What the next attempt starts from and knows. The first starts from the task's snapshot; a later one
+    from the last attempt's work when it brought some back, else from the task's snapshot again, and,
+    after an agent-side failure, with the failure in hand and the agent's own session resumed."""
+    from tsk.snapshot.take import load_snapshot, renew, take_snapshot
+
+    n = len(attempts) + 1
+    if n > 1 or not (tdir / "git").is_dir():
+        if task.result_branch and task.result_commit:
+            take_snapshot(Path(task.repo), tdir, data_dir=ctx.paths.data, branch=task.branch,
+                          from_commit=task.result_commit)
+        else:
+            renew(load_snapshot(tdir), tdir, ctx.paths.data)
+    if not carry_on or not attempts:
+        return AttemptPlan(n=n)
+    last = attempts[-1]
+    previous = ladder.previous_attempt(last, task.max_attempts, log_tail(model.agent_log(tdir), 15))
+    agent = agent_for(task_config(task))
+    if not agent.structured_output:  # a script, not prose: it reads /tsk/previous-attempt.md if it wants
+        return AttemptPlan(n=n, previous=previous)
+    resume = last.session_id
+    prompt = previous if resume else (tdir / "instructions.md").read_text() + "\n\n---\n\n" + previous
+    return AttemptPlan(n=n, previous=previous, prompt=prompt, resume=resume)
+
+
+def tally(task: Task, attempts: list[Attempt]) -> None:
+    task.attempts = len(attempts)
+    costs = [a.cost_usd for a in attempts if a.cost_usd is not None]
+    turns = [a.turns for a in attempts if a.turns is not None]
+    task.cost_usd = round(sum(costs), 6) if costs else None
+    task.turns = sum(turns) if turns else None
+    task.failure_class = attempts[-1].failure_class
+
+
+def _block(ctx: Context, store: RunStore, task: Task, step: ladder.Step) -> None:
+    """BLOCKED until the back-off passes (and the agent's other tasks held as long), or, for refused
+    credentials, until they change: the server queues it again then."""
+    now = time.time()
+    task.blocked = step.why
+    task.blocked_until = now + step.wait if step.wait else None
+    cfg = task_config(task)
+    if not step.wait:
+        agent = agent_for(cfg)
+        task.credential_digest = agent.credential_digest(Path.home(), ctx.environ)
+        notify(f"tsk: {task.agent} credentials refused", f"task {task.id} is blocked until they change",
+               ctx.environ)
+    if step.hold_agent and task.blocked_until is not None:
+        store.hold_agent(task.agent, task.blocked_until, step.why)
     try:
-        cleanup(ctx, p)
-    except TskError as exc:
-        ui.note(f"cleanup of task {p.task.id} was incomplete: {exc.message}")
+        store.transition(task.id, "BLOCKED", step.why, task=task, allowed=("RUNNING",))
+    except Conflict:
+        return
+    model.save(task, model.task_dir(ctx.paths.data, task.id))
 
 
-def _record_end(store: RunStore, task: Task, tdir: Path) -> None:
+def record_end(store: RunStore, task: Task, tdir: Path) -> None:
     secrets.forget(tdir)  # the task has ended: its secrets have no more use
+    remove_tree(tdir / "changes")  # nor its snapshot's uncommitted files
     try:
         store.transition(task.id, task.status, task.error or task.summary or "done", task=task,
                          allowed=("RUNNING",))
@@ -230,7 +225,8 @@ def _record_end(store: RunStore, task: Task, tdir: Path) -> None:
 def fetch_work(task: Task, tdir: Path) -> tuple[str, ...]:
     """Bring the task branch back if the agent added commits beyond the baseline commit that the
     container recorded (the user's uncommitted changes), with the submodule commits and git-lfs
-    objects it needs. Returns the notes on what did not come back, also kept in the task's log."""
+    objects it needs; an attempt that adds none leaves an earlier attempt's branch as it is. Returns
+    the notes on what did not come back, also kept in the task's log."""
     from tsk.snapshot.fetch import fetch_result
     from tsk.snapshot.take import load_snapshot
 
@@ -240,8 +236,12 @@ def fetch_work(task: Task, tdir: Path) -> tuple[str, ...]:
     if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", base):
         base = ""
     fetched = fetch_result(load_snapshot(tdir), base=base or None)
-    task.result_branch, task.commits = fetched.branch, fetched.commits
-    task.result_commit = fetched.head if fetched.branch else task.source_commit
+    if fetched.branch is not None:
+        # a later attempt starts from the earlier ones' work: its commits come on top of theirs
+        task.commits = (task.commits if task.result_branch else 0) + fetched.commits
+        task.result_branch, task.result_commit = fetched.branch, fetched.head
+    elif not task.result_branch:  # nothing of this attempt, nor of an earlier one
+        task.commits, task.result_commit = 0, task.source_commit
     if fetched.notes:
         log = model.agent_log(tdir)
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -249,86 +249,3 @@ def fetch_work(task: Task, tdir: Path) -> tuple[str, ...]:
             for note in fetched.notes:
                 out.write(encode_event(Message(f"tsk: {note}", role="warning")) + b"\n")
     return fetched.notes
-
-
-def _with_notes(summary: str | None, notes: tuple[str, ...]) -> str | None:
-    return "\n".join([*([summary] if summary else []), *(f"tsk: {n}" for n in notes)]) or None
-
-
-def _inner_timings(task: Task, tdir: Path, total: float, ui: RunEvents) -> None:
-    """The container marks when it finished preparing, running the agent and committing."""
-    marks: dict[str, float] = {}
-    timing = read_bounded(model.output(tdir) / "timing", 4096)
-    if timing:
-        for line in timing.decode(errors="replace").splitlines():
-            name, _, value = line.partition(" ")
-            try:
-                marks[name] = float(value)
-            except ValueError:
-                continue
-    steps = [("prepare", "started", "prepared"), ("agent", "prepared", "agent_done"),
-             ("commit", "agent_done", "committed")]
-    for name, a, b in steps:
-        if a in marks and b in marks:
-            task.timings[name] = round(marks[b] - marks[a], 4)
-            ui.phase(name, task.timings[name])
-    if "agent" not in task.timings:
-        task.timings["agent"] = round(total, 4)
-        ui.phase("agent", task.timings["agent"])
-
-
-def shell_task(ctx: Context, req: RunRequest, ui: RunEvents, store: RunStore) -> RunResult:
-    """`tsk shell`: the task's sandbox with the user's terminal attached to a login shell."""
-    from tsk.engine import proc
-
-    task = create_task(ctx, req, ui)
-    task.status = "RUNNING"
-    tdir = model.task_dir(ctx.paths.data, task.id)
-    p = Prepared(task=task, task_dir=str(tdir), agent=agent_for(task_config(task)))
-    store.add(task, instructions=req.instructions, reason="tsk shell", owner=owner_id())
-    try:
-        try:
-            provision(ctx, ui, made=p, interactive=True)
-        except BaseException as exc:
-            task.status = "FAILED"
-            task.error = exc.message if isinstance(exc, TskError) else f"{type(exc).__name__}: {exc}"
-            raise
-        task.started = time.time()
-        store.save(task)
-        stopped: str | None = None
-        code = 0
-        with timed(task, "shell", ui):
-            try:
-                # The docker CLI owns terminal handling (raw mode, resize on SIGWINCH) for an attached tty.
-                code = proc.interactive(["docker", "start", "--attach", "--interactive", p.container])
-            except KeyboardInterrupt as exc:  # SIGHUP (the terminal closed) or SIGTERM: stop, keep the work
-                stopped = interrupt.reason_of(exc)
-                with interrupt.deferred():
-                    ctx.engine.container_stop(p.container, timeout=20)
-        with interrupt.deferred():
-            ctx.engine.container_wait(p.container)
-            with timed(task, "fetch", ui):
-                notes = fetch_work(task, tdir)
-            for note in notes:
-                ui.note(note)
-            if stopped is not None:
-                task.status, task.error = "CANCELLED", stopped
-            else:
-                task.status = "COMPLETE"
-            shell_end = f"the shell exited with code {code}" if code not in (0, 130) else None
-            task.summary = _with_notes(shell_end, notes)
-    except TskError as exc:
-        task.status, task.error = "FAILED", exc.message
-        if not task.started:
-            raise
-    except KeyboardInterrupt as exc:  # a signal before the shell started
-        task.status, task.error = "CANCELLED", interrupt.reason_of(exc)
-    finally:
-        with interrupt.deferred():
-            task.finished = time.time()
-            if task.status == "RUNNING":
-                task.status, task.error = "CANCELLED", "interrupted"
-            with timed(task, "cleanup", ui):
-                _cleanup_noting(ctx, p, ui)
-            _record_end(store, task, tdir)
-    return RunResult(task=task, exit_code=0 if task.status == "COMPLETE" else 1)

@@ -6,9 +6,11 @@ growing at LOG_MAX bytes (with a note saying so), and only the events the verdic
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import BinaryIO
 
-from tsk.agents.events import Event, Final, Message, encode_event
+from tsk.agents.events import Event, Final, Message, Session, decode_event, encode_event, render
+from tsk.files import read_tail
 
 LINE_MAX = 1 << 20
 LOG_MAX = 256 << 20
@@ -61,7 +63,8 @@ def lines(chunks: Iterable[bytes], raw: CappedLog, line_max: int = LINE_MAX) -> 
 
 
 class Kept:
-    """The events of a run as the verdict needs them: every Final, and the last KEEP others in order."""
+    """The events of a run as the verdict needs them: every Final and Session (a stopped agent has no
+    Final, and its session is what the next attempt resumes), and the last KEEP others in order."""
 
     def __init__(self, keep: int = KEEP) -> None:
         self.events: list[Event] = []
@@ -70,7 +73,7 @@ class Kept:
 
     def add(self, event: Event) -> None:
         self.events.append(event)
-        if not isinstance(event, Final):
+        if not isinstance(event, Final | Session):
             self._others += 1
             if self._others > 2 * self.keep:
                 self._compact()
@@ -79,11 +82,22 @@ class Kept:
         drop = self._others - self.keep
         out: list[Event] = []
         for e in self.events:
-            if drop and not isinstance(e, Final):
+            if drop and not isinstance(e, Final | Session):
                 drop -= 1
                 continue
             out.append(e)
         self.events, self._others = out, self.keep
+
+
+def log_tail(path: Path, n: int) -> list[str]:
+    """The last `n` events of an agent.log, rendered; a torn last line (the task is writing) shown raw."""
+    data = read_tail(path, 64 << 10)
+    if not data:
+        return []
+    lines = data.splitlines()
+    if len(data) == 64 << 10:
+        lines = lines[1:]  # the cut fell inside a line
+    return [render(decode_event(line)) for line in lines[-n:] if line.strip()]
 
 
 def log_note(text: str) -> bytes:

@@ -110,3 +110,19 @@ def _copy(src: Path, dst: Path, window: tuple[int, int]) -> None:
     st = dst.lstat()
     if window[0] <= int(st.st_mtime) <= window[1]:
         os.utime(dst, (st.st_atime, window[0] - 1), follow_symlinks=False)
+
+
+def renew(snap: Snapshot, task_dir: Path, data_dir: Path) -> Snapshot:
+    """The same snapshot for another attempt: its git dir laid out afresh (the last attempt's is the
+    sandbox's and is gone), its uncommitted changes as they were kept. The shared checkout is rebuilt if
+    it was pruned meanwhile."""
+    info = g.repo_info(Path(snap.repo))
+    checkout_dir, checkout = ensure_checkout(data_dir, info, snap.source_commit, snap.submodules)
+    git_dir = Path(snap.git_dir)
+    if git_dir.exists():
+        shutil.rmtree(git_dir)
+    own = Layout(commit=snap.source_commit, alternates=snap.alternates, index=str(checkout_dir / "index"),
+                 exclude=g.excludes(Path(snap.git_common_dir), Path(snap.repo)))
+    make_git_dir(git_dir, branch=snap.branch, top=own, modules=layouts(snap.submodules, checkout_dir, Path(snap.repo)),
+                 index_after=checkout.finished)
+    return snap

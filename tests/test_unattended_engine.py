@@ -1,0 +1,113 @@
+"""Unattended tasks on the real engine, with the exec agent (and a scripted stand-in for Claude Code)
+playing the misbehaving agent: stalls, timeouts, loops and injected infra failures end attempts with
+their class, the ladder makes the next one, and a validation gate decides "done"."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import git, make_repo, run_tsk
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+def repo(tmp_path: Path, engine) -> Path:  # type: ignore[no-untyped-def]
+    return make_repo(tmp_path / "unattended", {"README.md": "hello\n", ".tsk/tsk.toml": 'stack = "default"\n'})
+
+
+def _run(repo: Path, script: str, *flags: str, env: dict[str, str] | None = None) -> dict:
+    res = run_tsk("run", "-a", "exec", "--json", *flags, "-p", script, cwd=repo, env=env, timeout=600)
+    assert res.stdout.strip().startswith("{"), res.stderr
+    task = json.loads(res.stdout)
+    assert res.returncode == (0 if task["status"] == "COMPLETE" else 1), res.stderr
+    return task
+
+
+def _attempts(task_id: str) -> list[dict]:
+    import sqlite3
+
+    from tsk.paths import Paths
+
+    rows = sqlite3.connect(Paths.from_env().data / "tasks.db").execute(
+        "SELECT data FROM attempts WHERE task = ? ORDER BY n", (task_id,)).fetchall()
+    return [json.loads(r[0]) for r in rows]
+
+
+def test_a_silent_agent_is_stalled_retried_and_fails_with_its_class(repo: Path) -> None:
+    task = _run(repo, "echo started; sleep 120", "--idle-timeout", "3s", "--attempts", "2")
+    assert task["status"] == "FAILED" and task["failure_class"] == "stalled" and task["attempts"] == 2
+    attempts = _attempts(task["id"])
+    assert [a["failure_class"] for a in attempts] == ["stalled", "stalled"]
+    assert all(a["finished"] - a["started"] < 60 for a in attempts)  # stopped at the limit, not at the end
+    listed = {t["id"]: t for t in json.loads(run_tsk("list", "--json", cwd=repo).stdout)}[task["id"]]
+    assert (listed["attempts"], listed["max_attempts"], listed["failure_class"]) == (2, 2, "stalled")
+    assert "2/2" in run_tsk("list", cwd=repo).stdout
+
+
+def test_a_task_that_passes_validation_only_on_its_second_attempt_completes_having_seen_the_first(
+        repo: Path) -> None:
+    script = """
+echo "attempt $TSK_ATTEMPT"
+if [ "$TSK_ATTEMPT" = 1 ]; then
+  echo bad > out.txt
+else
+  cp /tsk/previous-attempt.md seen.md
+  echo good > out.txt
+fi
+git add -A && git commit -qm "attempt $TSK_ATTEMPT"
+"""
+    check = 'grep -q good out.txt || { echo "out.txt says: $(cat out.txt)"; exit 1; }'
+    task = _run(repo, script, "--validate", check)
+    assert task["status"] == "COMPLETE" and task["attempts"] == 2 and task["failure_class"] is None, task
+    first, second = _attempts(task["id"])
+    assert first["failure_class"] == "validation" and first["validation_exit"] == 1
+    assert "out.txt says: bad" in first["validation_tail"]
+    assert second["failure_class"] is None and second["validation_exit"] == 0
+    branch = task["result_branch"]
+    seen = git(repo, "show", f"{branch}:seen.md")
+    assert "validation" in seen and "out.txt says: bad" in seen  # the second attempt knew why the first failed
+    assert git(repo, "show", f"{branch}:out.txt").strip() == "good"
+    # the second attempt started from the first one's work, not from the original snapshot
+    log = git(repo, "log", "--format=%s", branch)
+    assert log.index("attempt 2") < log.index("attempt 1")
+
+
+def test_a_timeout_stops_the_attempt_and_keeps_its_work(repo: Path) -> None:
+    task = _run(repo, "echo partial > p.txt && git add p.txt && git commit -qm partial; sleep 120",
+                "--timeout", "4s", "--idle-timeout", "1h", "--attempts", "1")
+    assert task["status"] == "FAILED" and task["failure_class"] == "timeout"
+    assert "timeout" in task["error"] and "p.txt" in git(repo, "ls-tree", "--name-only", task["result_branch"])
+
+
+def test_an_infra_failure_injected_once_gets_a_fresh_attempt(repo: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "failed-once"
+    task = _run(repo, "echo done > d.txt && git add d.txt && git commit -qm done",
+                env={"TSK_TEST_FAIL_ONCE": f"create:{marker}"})
+    assert marker.exists()
+    assert task["status"] == "COMPLETE" and task["attempts"] == 2
+    assert [a["failure_class"] for a in _attempts(task["id"])] == ["infra", None]
+
+
+def test_the_same_tool_call_again_and_again_is_a_loop(repo: Path, tsk_home: Path) -> None:
+    """A stand-in for Claude Code (the real stream-json shape, one Bash call repeated) installed by the
+    user's own config in place of the claude agent layer."""
+    lines = [{"type": "system", "subtype": "init", "session_id": "loop-session", "model": "claude-sonnet-4-5"}]
+    call = {"type": "assistant", "message": {"content": [{"type": "tool_use", "id": "t", "name": "Bash",
+                                                          "input": {"command": "ls"}}]}}
+    fake = "#!/bin/sh\n" + "".join(f"echo '{json.dumps(x)}'\n" for x in [*lines, *[call] * 6]) + "sleep 120\n"
+    (repo / "fake-claude.sh").write_text(fake)
+    git(repo, "add", "fake-claude.sh")
+    git(repo, "commit", "-qm", "a stand-in for claude")
+    config = tsk_home / "config" / "tsk" / "tsk.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[defaults.agent_config.claude]\nsetup = '''\n"
+                      "COPY fake-claude.sh /usr/local/bin/claude\nRUN chmod 755 /usr/local/bin/claude\n'''\n")
+    res = run_tsk("run", "-a", "claude", "--json", "--attempts", "1", "-p", "list the files", cwd=repo,
+                  env={"ANTHROPIC_API_KEY": "sk-not-used"}, timeout=600)
+    task = json.loads(res.stdout)
+    assert task["status"] == "FAILED" and task["failure_class"] == "looping", res.stderr
+    assert "Bash" in task["error"] and "5 times" in task["error"]
+    assert _attempts(task["id"])[0]["session_id"] == "loop-session"
