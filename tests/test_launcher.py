@@ -194,6 +194,7 @@ def test_the_launcher_stops_when_idle_and_refuses_an_unsafe_dir(launcher_dir: Pa
     # started for `shared`, it would be running now (or have written there already).
     assert _launchers_in(shared) == []
     assert list(shared.iterdir()) == []
+    assert shared.stat().st_mode & 0o777 == 0o755  # the user named it: tsk does not chmod it
 
 
 def test_stopping_launchers_spares_the_process_that_reuses_a_dead_launchers_pid(launcher_dir: Path) -> None:

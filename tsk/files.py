@@ -145,17 +145,20 @@ def chown_tree(root: Path, uid: int, gid: int) -> None:
             os.lchown(os.path.join(dirpath, name), uid, gid)
 
 
-def owned_private_dir(path: str) -> bool:
+def owned_private_dir(path: str, *, close: bool = True) -> bool:
     """Make `path` if missing; True only if it is a real dir (not a link), ours, and closed to everyone
     else. In a shared place (/tmp) anyone may have made it first, to read or plant what tsk keeps there.
-    One of ours that others could only read (an older tsk made it 0755) is closed now; one that others
-    could write into may hold what they planted, and is refused."""
+    One of ours that others could only read (an older tsk made it 0755) is closed now when `close`
+    (tsk's own dirs; a dir the user named stays as it is, and is refused); one that others could write
+    into may hold what they planted, and is refused."""
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
         st = os.lstat(path)
         if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
             return False
         if st.st_mode & 0o077:
+            if not close:
+                return False
             os.chmod(path, 0o700)
     except OSError:
         return False

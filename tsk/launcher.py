@@ -77,11 +77,11 @@ def _forkable(argv: list[str]) -> bool:
 def _launcher_dir() -> str | None:
     """A dir only this user can use (the socket carries the user's environment); None when the
     place is not safe to use, and then tsk runs in-process."""
-    base = os.environ.get("TSK_LAUNCHER_DIR") or os.path.join(
-        os.environ.get("XDG_RUNTIME_DIR") or "/tmp", f"tsk-launcher-{os.getuid()}")
+    named = os.environ.get("TSK_LAUNCHER_DIR")
+    base = named or os.path.join(os.environ.get("XDG_RUNTIME_DIR") or "/tmp", f"tsk-launcher-{os.getuid()}")
     from tsk.files import owned_private_dir
 
-    return base if owned_private_dir(base) else None
+    return base if owned_private_dir(base, close=not named) else None  # the user's own dir is not chmod-ed
 
 
 def code_digest(root: str | None = None) -> str:
