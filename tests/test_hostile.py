@@ -86,6 +86,15 @@ def test_lines_are_cut_at_the_limit_and_logs_stop_at_theirs() -> None:
     assert raw.getvalue().endswith(b"[stop]\n") and len(raw.getvalue()) <= 64 + len(b"[stop]\n")
 
 
+def test_blank_lines_are_kept_between_lines_and_dropped_at_the_end() -> None:
+    # the sandbox ends the agent's output with a newline of its own (an unterminated last line is
+    # lost by the engine's log otherwise): it must neither show as output nor cost a real last line
+    log = CappedLog(io.BytesIO())
+    assert list(lines([b"a\n\n", b"\nb\n\n"], log)) == ["a", "", "", "b"]
+    assert list(lines([b'{"type":"result"}', b"\n"], log)) == ['{"type":"result"}']
+    assert list(lines([b"last", b""], log)) == ["last"]
+
+
 def test_kept_events_keep_every_final_and_the_last_others_in_order() -> None:
     kept = Kept(keep=10)
     for i in range(1000):

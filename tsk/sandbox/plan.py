@@ -56,7 +56,9 @@ def run_script(*, agent_argv: list[str], prepare: str, baseline: str, commit: st
         redirect = "2>&1" if merge_stderr else f"2>>{OUTPUT}/agent.stderr"
         run = (f"{agent} {redirect} </dev/null &\nchild=$!\nwait \"$child\"\nrc=$?\n"
                "# a trapped signal interrupts wait; wait again for the agent's real end\n"
-               "if [ -n \"$stopping\" ]; then wait \"$child\" 2>/dev/null; rc=143; fi\n")
+               "if [ -n \"$stopping\" ]; then wait \"$child\" 2>/dev/null; rc=143; fi\n"
+               "# the engine's follow-mode log drops an unterminated last line (moby#43860): end it\n"
+               "echo\n")
     return "\n".join([
         "#!/bin/bash",
         "set -u",

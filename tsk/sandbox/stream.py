@@ -39,9 +39,11 @@ class CappedLog:
 
 
 def lines(chunks: Iterable[bytes], raw: CappedLog, line_max: int = LINE_MAX) -> Iterator[str]:
-    """The output's lines, decoded; a line longer than `line_max` is cut there and the rest of it skipped."""
+    """The output's lines, decoded; a line longer than `line_max` is cut there and the rest of it skipped.
+    Blank lines at the very end are dropped: the sandbox prints one after the agent (see plan.run_script)."""
     buf = b""
     skipping = False
+    blanks = 0  # blank lines held back until a line follows them
     for chunk in chunks:
         raw.write(chunk)
         buf += chunk
@@ -50,6 +52,8 @@ def lines(chunks: Iterable[bytes], raw: CappedLog, line_max: int = LINE_MAX) -> 
             if cut < 0:
                 if len(buf) > line_max:
                     if not skipping:
+                        yield from [""] * blanks
+                        blanks = 0
                         yield buf[:line_max].decode(errors="replace") + " … (line cut by tsk)"
                     skipping, buf = True, b""
                 break
@@ -57,8 +61,14 @@ def lines(chunks: Iterable[bytes], raw: CappedLog, line_max: int = LINE_MAX) -> 
             if skipping:
                 skipping = False
                 continue
+            if not line.strip(b"\r"):
+                blanks += 1
+                continue
+            yield from [""] * blanks
+            blanks = 0
             yield line[:line_max].decode(errors="replace")
-    if buf and not skipping:
+    if buf.strip(b"\r") and not skipping:
+        yield from [""] * blanks
         yield buf[:line_max].decode(errors="replace")
 
 
