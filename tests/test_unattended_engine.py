@@ -111,3 +111,103 @@ def test_the_same_tool_call_again_and_again_is_a_loop(repo: Path, tsk_home: Path
     assert task["status"] == "FAILED" and task["failure_class"] == "looping", res.stderr
     assert "Bash" in task["error"] and "5 times" in task["error"]
     assert _attempts(task["id"])[0]["session_id"] == "loop-session"
+
+
+# -- Claude's API and session, with a scripted stand-in for the binary -----------------------------------
+
+SAMPLES = Path(__file__).parent / "data" / "agent-samples"
+# It prints `.scenario/<attempt>.jsonl` as its stream-json output, exits with `.scenario/<attempt>.exit`,
+# and leaves the arguments it was given in `args-<attempt>.txt` (committed with the work, so a test can
+# read them on the branch).
+FAKE_CLAUDE = """#!/bin/sh
+n=${TSK_ATTEMPT:-1}
+printf '%s\\n' "$@" > "args-$n.txt"
+cat ".scenario/$n.jsonl"
+exit "$(cat ".scenario/$n.exit")"
+"""
+SUCCESS = ('{"type":"result","subtype":"success","is_error":false,"result":"done","total_cost_usd":COST,'
+           '"num_turns":2,"session_id":"s-ok"}')
+
+
+def _claude_repo(tmp_path: Path, tsk_home: Path, scenario: dict[int, tuple[str, int]]) -> Path:
+    files = {"README.md": "hello\n", ".tsk/tsk.toml": 'stack = "default"\nagent = "claude"\n',
+             "fake-claude.sh": FAKE_CLAUDE, ".gitignore": "args-*.txt\n!args-*.txt\n"}
+    for n, (stream, code) in scenario.items():
+        files[f".scenario/{n}.jsonl"] = stream
+        files[f".scenario/{n}.exit"] = f"{code}\n"
+    repo = make_repo(tmp_path / "claudy", files)
+    config = tsk_home / "config" / "tsk" / "tsk.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[defaults.agent_config.claude]\nsetup = '''\n"
+                      "COPY fake-claude.sh /usr/local/bin/claude\nRUN chmod 755 /usr/local/bin/claude\n'''\n")
+    return repo
+
+
+def _serve(repo: Path, *flags: str, env: dict[str, str] | None = None) -> None:
+    res = run_tsk("server", "start", "--plain", "-q", *flags, cwd=repo, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr + res.stdout
+
+
+def _task(repo: Path, task_id: str) -> dict:
+    return {t["id"]: t for t in json.loads(run_tsk("list", "--json", cwd=repo).stdout)}[task_id]
+
+
+def test_a_rate_limit_blocks_the_task_and_holds_the_agent_for_a_back_off_then_it_runs(
+        tmp_path: Path, tsk_home: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from tsk.paths import Paths
+
+    repo = _claude_repo(tmp_path, tsk_home, {1: ((SAMPLES / "claude-api-429.jsonl").read_text(), 1),
+                                             2: (SUCCESS.replace("COST", "0.25"), 0)})
+    env = {"TSK_TEST_BACKOFF": "2", "ANTHROPIC_API_KEY": "sk-test"}
+    (tid,) = run_tsk("add", "-p", "do it", cwd=repo, env=env).stdout.split()
+    _serve(repo, env=env)
+    task = _task(repo, tid)
+    assert task["status"] == "COMPLETE" and task["attempts"] == 2, task
+    assert [a["failure_class"] for a in _attempts(tid)] == ["api_rate_limit", None]
+    db = sqlite3.connect(Paths.from_env().data / "tasks.db")
+    moves = [r[0] for r in db.execute("SELECT to_status FROM transitions WHERE task = ? ORDER BY seq", (tid,))]
+    assert "BLOCKED" in moves and moves[-1] == "COMPLETE", moves
+    assert db.execute("SELECT agent FROM agent_holds").fetchall() == [("claude",)]  # its other tasks waited too
+    assert task["cost_usd"] == 0.25
+
+
+def test_refused_credentials_block_until_they_change(tmp_path: Path, tsk_home: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    repo = _claude_repo(tmp_path, tsk_home, {1: ((SAMPLES / "claude-api-401.jsonl").read_text(), 1),
+                                             2: (SUCCESS.replace("COST", "0.1"), 0)})
+    (tid,) = run_tsk("add", "-p", "do it", cwd=repo, env={"ANTHROPIC_API_KEY": "sk-old"}).stdout.split()
+    _serve(repo, env={"ANTHROPIC_API_KEY": "sk-old"})  # it ends with the task blocked: nothing it can do
+    blocked = _task(repo, tid)
+    assert blocked["status"] == "BLOCKED" and blocked["failure_class"] == "api_auth", blocked
+    assert "credentials" in blocked["blocked"] and "BLOCKED" in run_tsk("list", cwd=repo).stdout
+    _serve(repo, env={"ANTHROPIC_API_KEY": "sk-old"})
+    assert _task(repo, tid)["status"] == "BLOCKED"  # the same credentials: still blocked
+    _serve(repo, env={"ANTHROPIC_API_KEY": "sk-new"})
+    done = _task(repo, tid)
+    assert done["status"] == "COMPLETE" and done["attempts"] == 2, done
+
+
+def test_claude_is_resumed_in_its_session_knowing_why_the_last_attempt_failed(
+        tmp_path: Path, tsk_home: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    failed = ('{"type":"system","subtype":"init","session_id":"session-one","model":"claude-sonnet-4-5"}\n'
+              '{"type":"result","subtype":"error_during_execution","is_error":true,"result":"gave up",'
+              '"session_id":"session-one"}')
+    repo = _claude_repo(tmp_path, tsk_home, {1: (failed, 1), 2: (SUCCESS.replace("COST", "0.1"), 0)})
+    res = run_tsk("run", "--json", "-p", "do the thing", cwd=repo, env={"ANTHROPIC_API_KEY": "sk"}, timeout=600)
+    task = json.loads(res.stdout)
+    assert task["status"] == "COMPLETE" and task["attempts"] == 2, res.stderr
+    first_args = git(repo, "show", f"{task['result_branch']}:args-1.txt")
+    second_args = git(repo, "show", f"{task['result_branch']}:args-2.txt")
+    assert "--resume" not in first_args and "do the thing" in first_args
+    assert "--resume\nsession-one\n" in second_args  # its own session, so it keeps its context
+    assert "did not succeed: agent_error" in second_args and "gave up" in second_args
+
+
+def test_a_server_budget_stops_claiming_once_its_tasks_have_spent_it(
+        tmp_path: Path, tsk_home: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    repo = _claude_repo(tmp_path, tsk_home, {1: (SUCCESS.replace("COST", "0.6"), 0)})
+    ids = [run_tsk("add", "-p", f"task {n}", cwd=repo).stdout.split()[0] for n in range(3)]
+    _serve(repo, "--budget", "1.0")
+    tasks = [_task(repo, t) for t in ids]
+    assert [t["status"] for t in tasks] == ["COMPLETE", "COMPLETE", "QUEUED"], [(t["status"], t["error"]) for t in tasks]

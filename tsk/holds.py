@@ -2,7 +2,8 @@
 environment, reaching <phase> writes the process's pid to <file> and waits there to be killed
 (tests/test_security_engine.py kills tsk at each phase). With TSK_TEST_FAIL_ONCE=<phase>:<file>, the
 first process to reach <phase> makes <file> and fails there as the engine would (an `infra` failure for
-tests/test_unattended_engine.py); later ones pass. Unset, a call costs one lookup in the environment."""
+tests/test_unattended_engine.py); later ones pass. TSK_TEST_BACKOFF=<seconds> shortens the first API
+back-off, so a test sees a rate-limited task come back. Unset, a call costs one lookup in the environment."""
 
 from __future__ import annotations
 
@@ -38,3 +39,11 @@ def fail_once(environ: Mapping[str, str], phase: str) -> None:
     from tsk.errors import EngineError
 
     raise EngineError(f"the engine refused the request: a failure injected at {phase} (TSK_TEST_FAIL_ONCE)")
+
+
+def backoff_first(environ: Mapping[str, str], default: float) -> float:
+    wanted = environ.get("TSK_TEST_BACKOFF")
+    try:
+        return float(wanted) if wanted else default
+    except ValueError:
+        return default

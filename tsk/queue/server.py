@@ -181,7 +181,8 @@ class Server:
         with self._mutex:
             if self._active:
                 return False
-        if store.count(("QUEUED", "WAITING")):
+        spent = self.opts.budget_usd is not None and self.report.spent_usd >= self.opts.budget_usd
+        if not spent and store.count(("QUEUED", "WAITING")):  # spent: what is queued waits for another server
             return False
         # a task waiting out a back-off is still to run; one blocked on credentials waits for the user
         return not any(t.blocked_until is not None for t in store.tasks(statuses=("BLOCKED",)))

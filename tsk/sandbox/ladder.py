@@ -40,9 +40,10 @@ def counted(attempts: Sequence[Attempt]) -> int:
     return sum(1 for a in attempts if a.failure_class not in API_LIMITS and a.failure_class != "api_auth")
 
 
-def next_step(attempts: Sequence[Attempt], max_attempts: int, *, retryable: bool = True) -> Step:
+def next_step(attempts: Sequence[Attempt], max_attempts: int, *, retryable: bool = True,
+              backoff_first: float = BACKOFF_FIRST) -> Step:
     """After the last of `attempts`. `retryable` False: its failure cannot get better by trying again (bad
-    config, a usage error), whatever its class."""
+    config, a usage error), whatever its class. `backoff_first`: the first API back-off, in seconds."""
     last = attempts[-1]
     cls = last.failure_class
     why = last.reason or (cls or "")
@@ -61,7 +62,7 @@ def next_step(attempts: Sequence[Attempt], max_attempts: int, *, retryable: bool
             if a.failure_class not in API_LIMITS:
                 break
             in_a_row += 1
-        wait = min(BACKOFF_FIRST * 2 ** (in_a_row - 1), BACKOFF_MOST)
+        wait = min(backoff_first * 2 ** (in_a_row - 1), BACKOFF_MOST)
         return Step(action="block", why=f"{why}; trying again in {wait:.0f}s", wait=wait, hold_agent=True)
     made = counted(attempts)
     if made >= max_attempts:

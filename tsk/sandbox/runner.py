@@ -16,6 +16,7 @@ import msgspec
 from tsk import interrupt
 from tsk.agents.events import Message, encode_event
 from tsk.files import read_bounded, remove_tree, write_private
+from tsk.holds import backoff_first
 from tsk.notify import notify
 from tsk.sandbox import ladder, secrets
 from tsk.sandbox.provision import AttemptPlan, RunEvents, agent_for, task_config, timed
@@ -125,7 +126,8 @@ def execute(ctx: Context, task: Task, ui: RunEvents, store: RunStore, *, raise_s
             store.add_attempt(end.attempt)
             tally(task, attempts)
             error = end.error
-            step = ladder.next_step(attempts, task.max_attempts, retryable=end.retryable)
+            step = ladder.next_step(attempts, task.max_attempts, retryable=end.retryable,
+                                    backoff_first=backoff_first(ctx.environ, ladder.BACKOFF_FIRST))
             if step.action == "retry" or (step.action == "block" and foreground and step.wait):
                 last = end.attempt
                 ui.note(f"attempt {last.n} of {task.max_attempts}: {last.failure_class}: {printable(step.why)}; "
