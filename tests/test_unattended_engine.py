@@ -171,6 +171,11 @@ def test_a_rate_limit_blocks_the_task_and_holds_the_agent_for_a_back_off_then_it
     assert "BLOCKED" in moves and moves[-1] == "COMPLETE", moves
     assert db.execute("SELECT agent FROM agent_holds").fetchall() == [("claude",)]  # its other tasks waited too
     assert task["cost_usd"] == 0.25
+    (waited,) = json.loads(run_tsk("wait", tid, "--json", cwd=repo).stdout)
+    assert {k: waited[k] for k in ("attempts", "max_attempts", "failure_class", "cost_usd", "turns")} == {
+        "attempts": 2, "max_attempts": 3, "failure_class": None, "cost_usd": 0.25, "turns": 3}  # 1 + 2
+    shown = run_tsk("wait", tid, cwd=repo).stdout
+    assert "attempt 2 of 3, $0.2500, 3 turns" in shown, shown
 
 
 def test_refused_credentials_block_until_they_change(tmp_path: Path, tsk_home: Path, engine) -> None:  # type: ignore[no-untyped-def]

@@ -3,7 +3,9 @@ environment, reaching <phase> writes the process's pid to <file> and waits there
 (tests/test_security_engine.py kills tsk at each phase). With TSK_TEST_FAIL_ONCE=<phase>:<file>, the
 first process to reach <phase> makes <file> and fails there as the engine would (an `infra` failure for
 tests/test_unattended_engine.py); later ones pass. TSK_TEST_BACKOFF=<seconds> shortens the first API
-back-off, so a test sees a rate-limited task come back. Unset, a call costs one lookup in the environment."""
+back-off, so a test sees a rate-limited task come back. TSK_TEST_NO_WATCHER=1 runs the agent without
+the time and disk checks (bench/run.py times a warm run with and without them). Unset, a call costs
+one lookup in the environment."""
 
 from __future__ import annotations
 
@@ -47,3 +49,7 @@ def backoff_first(environ: Mapping[str, str], default: float) -> float:
         return float(wanted) if wanted else default
     except ValueError:
         return default
+
+
+def unwatched(environ: Mapping[str, str]) -> bool:
+    return environ.get("TSK_TEST_NO_WATCHER") == "1"

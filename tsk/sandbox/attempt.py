@@ -18,7 +18,7 @@ from tsk.agents.base import AgentResult
 from tsk.agents.events import ToolUse, Usage, encode_event, render
 from tsk.errors import TskError
 from tsk.files import read_bounded, read_tail
-from tsk.holds import hold
+from tsk.holds import hold, unwatched
 from tsk.sandbox import ladder
 from tsk.sandbox.provision import (
     AttemptPlan,
@@ -93,9 +93,10 @@ def _run(ctx: Context, task: Task, ui: RunEvents, store: RunStore, p: Prepared, 
     task.started = task.started or time.time()
     store.save(task)
     progress = Progress(loop_limit=cfg.loop_limit, budget_usd=cfg.budget_usd, spent_before=task.cost_usd or 0.0)
-    checks = [time_check(progress, timeout=cfg.timeout, idle_timeout=cfg.idle_timeout),
-              disk_check([tdir / d for d in ("upper", "git", "home", "output")], int(cfg.disk_gb * (1 << 30)),
-                         ctx.paths.data, every=10)]
+    checks = [] if unwatched(ctx.environ) else [
+        time_check(progress, timeout=cfg.timeout, idle_timeout=cfg.idle_timeout),
+        disk_check([tdir / d for d in ("upper", "git", "home", "output")], int(cfg.disk_gb * (1 << 30)),
+                   ctx.paths.data, every=10)]
     watcher = Watcher(engine, p.container, checks, every=min(1.0, cfg.idle_timeout / 4))
     kept = Kept()
     t0 = time.perf_counter()

@@ -138,12 +138,14 @@ class Watcher:
         self._thread = threading.Thread(target=self._run, name=f"tsk-watch-{container[:12]}", daemon=True)
 
     def __enter__(self) -> Watcher:
-        self._thread.start()
+        if self.checks:  # nothing to check, no thread
+            self._thread.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self._done.set()
-        self._thread.join(timeout=30)
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
 
     @property
     def reason(self) -> str | None:
