@@ -179,18 +179,29 @@ def test_a_rate_limit_blocks_the_task_and_holds_the_agent_for_a_back_off_then_it
 
 
 def test_refused_credentials_block_until_they_change(tmp_path: Path, tsk_home: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    import os
+
     repo = _claude_repo(tmp_path, tsk_home, {1: ((SAMPLES / "claude-api-401.jsonl").read_text(), 1),
                                              2: (SUCCESS.replace("COST", "0.1"), 0)})
-    (tid,) = run_tsk("add", "-p", "do it", cwd=repo, env={"ANTHROPIC_API_KEY": "sk-old"}).stdout.split()
-    _serve(repo, env={"ANTHROPIC_API_KEY": "sk-old"})  # it ends with the task blocked: nothing it can do
+    bin_dir, shown = tmp_path / "bin", tmp_path / "notifications"
+    bin_dir.mkdir()
+    (bin_dir / "notify-send").write_text(f'#!/bin/sh\nprintf "%s|" "$@" >> {shown}\necho >> {shown}\n')
+    (bin_dir / "notify-send").chmod(0o755)
+    desktop = {"DISPLAY": ":99", "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    old, new = {**desktop, "ANTHROPIC_API_KEY": "sk-old"}, {**desktop, "ANTHROPIC_API_KEY": "sk-new"}
+    (tid,) = run_tsk("add", "-p", "do it", cwd=repo, env=old).stdout.split()
+    _serve(repo, env=old)  # it ends with the task blocked: nothing it can do
     blocked = _task(repo, tid)
     assert blocked["status"] == "BLOCKED" and blocked["failure_class"] == "api_auth", blocked
     assert "credentials" in blocked["blocked"] and "BLOCKED" in run_tsk("list", cwd=repo).stdout
-    _serve(repo, env={"ANTHROPIC_API_KEY": "sk-old"})
+    _serve(repo, env=old)
     assert _task(repo, tid)["status"] == "BLOCKED"  # the same credentials: still blocked
-    _serve(repo, env={"ANTHROPIC_API_KEY": "sk-new"})
+    said = shown.read_text().splitlines()
+    assert len(said) == 1 and "credentials refused" in said[0], said  # told once, not on every look
+    _serve(repo, env=new)
     done = _task(repo, tid)
     assert done["status"] == "COMPLETE" and done["attempts"] == 2, done
+    assert "COMPLETE" in shown.read_text().splitlines()[-1]  # and told when it ended
 
 
 def test_claude_is_resumed_in_its_session_knowing_why_the_last_attempt_failed(
