@@ -1,5 +1,8 @@
 """Plans: a named set of tasks with dependencies, write scopes and gates (DESIGN.md §8).
 
+- model.py      the plan as frozen data (Plan, PlanTask, Gate)
+- spec.py       read a task-orchestrator manifest or a task graph into a Plan, all or nothing
+                (formats.py reads each format, jsonshape.py checks JSON by hand with paths in messages)
 - scopes.py     do two sets of write-scope globs overlap? (conservative); which files lie outside one
 - forge.py      a small GitHub REST client: pull requests and issues
 
