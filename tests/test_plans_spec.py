@@ -1,5 +1,5 @@
 """Reading plans: the task-orchestrator manifest and the task graph into one Plan, all or nothing, with
-every problem named by file, JSON path and what was expected."""
+every problem named by file, JSON path and what was expected; and composing a task's prompt."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 from tsk.plans import spec
+from tsk.plans.forge import Issue
 from tsk.plans.jsonshape import PlanError
+from tsk.plans.model import PlanTask
+from tsk.plans.prompt import compose
 
 DATA = Path(__file__).parent / "data" / "plans"
 MANIFEST: dict[str, Any] = json.loads((DATA / "manifest.json").read_text())
@@ -192,3 +195,30 @@ def test_a_missing_or_unreadable_file_is_a_plan_error(tmp_path: Path) -> None:
 def test_a_prompt_alone_gives_the_title(tmp_path: Path) -> None:
     plan = spec.load(_write(tmp_path, {"tasks": [{"id": "a", "prompt": "\n# Fix the flaky test\nIt fails on CI."}]}))
     assert plan.task("a").title == "Fix the flaky test"
+
+
+# ----- the prompt -----
+
+def _task(**kw: Any) -> PlanTask:
+    return PlanTask(**{"id": "t1", "title": "Add /orders", "where": "$.tasks[0]", **kw})
+
+
+def test_a_prompt_is_used_verbatim() -> None:
+    assert compose(_task(prompt="exactly  this\n", description="ignored", issue=3)) == "exactly  this\n"
+
+
+def test_a_prompt_is_composed_from_the_fields_and_the_issue() -> None:
+    task = _task(description="The orders API.", acceptance=("lists orders", "pages"), issue=12,
+                 scope=("src/api/**",), validate="pytest -q")
+    issue = Issue(number=12, title="Orders endpoint", body="We need GET /orders.\n")
+    assert compose(task, issue) == (
+        "# Add /orders\n\nThe orders API.\n\n## GitHub issue #12: Orders endpoint\n\nWe need GET /orders.\n\n"
+        "## Acceptance criteria\n\n- [ ] lists orders\n- [ ] pages\n\n"
+        "## Write scope\n\nChange only files that match `src/api/**`; other tasks are changing the rest.\n\n"
+        "## Validation\n\nWhen you are done, this must pass: `pytest -q`\n")
+
+
+def test_an_issue_that_could_not_be_fetched_is_named_by_number() -> None:
+    assert compose(_task(issue=12)) == "# Add /orders\n\nThis task implements GitHub issue #12.\n"
+    assert "#12" in compose(_task(issue=12), Issue(number=13, title="other", body="x"))
+    assert "other" not in compose(_task(issue=12), Issue(number=13, title="other", body="x"))

@@ -3,6 +3,7 @@
 - model.py      the plan as frozen data (Plan, PlanTask, Gate)
 - spec.py       read a task-orchestrator manifest or a task graph into a Plan, all or nothing
                 (formats.py reads each format, jsonshape.py checks JSON by hand with paths in messages)
+- prompt.py     a task's instructions, composed from its fields and its issue (pure)
 - scopes.py     do two sets of write-scope globs overlap? (conservative); which files lie outside one
 - forge.py      a small GitHub REST client: pull requests and issues
 
