@@ -5,6 +5,8 @@
                 (formats.py reads each format, jsonshape.py checks JSON by hand with paths in messages)
 - prompt.py     a task's instructions, composed from its fields and its issue (pure)
 - scopes.py     do two sets of write-scope globs overlap? (conservative); which files lie outside one
+- schedule.py   which tasks may start now, why the others wait, whose results each starts from (pure)
+- dryrun.py     the schedule a plan implies, level by level, before anything runs (pure)
 - forge.py      a small GitHub REST client: pull requests and issues
 
 Nothing here imports the queue, the task store, the sandbox or the docker adapters: the queue calls these."""
