@@ -1,5 +1,5 @@
 """The GitHub client against a local HTTP server that answers its three endpoints and records every request;
-the token's sources; remote URLs."""
+the token's sources; remote URLs; and the pull request body."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import pytest
 
 from tsk.plans import forge
 from tsk.plans.forge import GitHub, RepoRef
+from tsk.plans.model import PlanTask
+from tsk.plans.pulls import Attempt, Validation, pr_body, pr_title
 
 TOKEN = "ghp_test_secret_value_123"
 
@@ -203,3 +205,29 @@ def test_the_token_comes_from_the_environment_then_gh(tmp_path: Path) -> None:
     env = {"PATH": f"{tmp_path}{os.pathsep}/usr/bin:/bin"}
     assert forge.find_token(env) == "gho_from_gh"
     assert forge.find_token(env, host="ghe.example.com") is None  # gh is not logged in there
+
+
+# ----- the pull request's title and body -----
+
+def test_the_body_has_the_summary_closes_attempts_validation_and_instructions() -> None:
+    body = pr_body(instructions="# Add /orders\n\nUse ```fences``` freely.", summary="Added GET /orders.",
+                   attempts=[Attempt(number=1, outcome="validation", reason="tests failed", seconds=95),
+                             Attempt(number=2, outcome="complete", seconds=30)],
+                   validation=Validation(command="pytest -q", passed=True, output="3 passed\n"),
+                   issue=12, task="abc123", branch="tsk/feat/orders/abc123")
+    assert body.startswith("Added GET /orders.\n\nCloses #12\n\n### Attempts\n\n| # | outcome | reason | time |")
+    assert "| 1 | validation | tests failed | 1m35s |" in body and "| 2 | complete |  | 30s |" in body
+    assert "### Validation\n\n` pytest -q ` passed." in body and "3 passed" in body
+    assert "````text\n# Add /orders\n\nUse ```fences``` freely.\n````" in body  # a longer fence than any inside
+    assert body.rstrip().endswith("Made by tsk from task `abc123`, branch `tsk/feat/orders/abc123`.")
+
+
+def test_the_agents_words_cannot_close_issues_or_mention_people() -> None:
+    body = pr_body(instructions="x", summary="Fixes #3, closes: other/repo#4. Thanks @octocat; mail a@b.com")
+    assert "Fixes #3" not in body and "closes: other/repo#4" not in body.lower()
+    assert "@octocat" not in body and "a@b.com" in body
+    assert "Closes #" not in body  # no issue given
+
+
+def test_a_title_is_one_line() -> None:
+    assert pr_title(PlanTask(id="t", title="Add\n  /orders ", where="$")) == "Add /orders"

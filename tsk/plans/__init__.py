@@ -8,5 +8,6 @@
 - schedule.py   which tasks may start now, why the others wait, whose results each starts from (pure)
 - dryrun.py     the schedule a plan implies, level by level, before anything runs (pure)
 - forge.py      a small GitHub REST client: pull requests and issues
+- pulls.py      a pull request's title and body from a task's result (pure)
 
 Nothing here imports the queue, the task store, the sandbox or the docker adapters: the queue calls these."""
