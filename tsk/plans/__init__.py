@@ -9,5 +9,6 @@
 - dryrun.py     the schedule a plan implies, level by level, before anything runs (pure)
 - forge.py      a small GitHub REST client: pull requests and issues
 - pulls.py      a pull request's title and body from a task's result (pure)
+- merges.py     pairwise conflicts, landing onto an integration branch, pushing (git, in memory)
 
 Nothing here imports the queue, the task store, the sandbox or the docker adapters: the queue calls these."""
