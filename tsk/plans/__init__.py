@@ -10,5 +10,6 @@
 - forge.py      a small GitHub REST client: pull requests and issues
 - pulls.py      a pull request's title and body from a task's result (pure)
 - merges.py     pairwise conflicts, landing onto an integration branch, pushing (git, in memory)
+- export.py     the manifest back with statuses, branches and pull requests filled in (pure)
 
 Nothing here imports the queue, the task store, the sandbox or the docker adapters: the queue calls these."""
