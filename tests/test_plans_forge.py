@@ -133,6 +133,21 @@ def test_bad_credentials_and_missing_things_are_their_own_errors(gh: FakeGitHub)
     assert gh.client().issue_if_reachable(99) is None
 
 
+def test_an_answer_that_is_not_githubs_is_an_error(gh: FakeGitHub) -> None:
+    gh.answers[("GET", "/api/v3/repos/o/r/pulls/3")] = (200, {"message": "a proxy's page"})
+    with pytest.raises(forge.ForgeError, match="has no number; is the API address right"):
+        gh.client().pull(3)
+    gh.answers[("GET", "/api/v3/repos/o/r/pulls/4")] = (200, ["not", "an", "object"])
+    with pytest.raises(forge.ForgeError, match="expected a JSON object"):
+        gh.client().pull(4)
+
+
+def test_a_client_for_a_remote(tmp_path: Path) -> None:
+    client = forge.connect("git@ghe.example.com:acme/shop.git", {"GH_ENTERPRISE_TOKEN": "e", "PATH": str(tmp_path)})
+    assert (client.repo.slug, client.api) == ("acme/shop", "https://ghe.example.com/api/v3")
+    assert forge.connect("acme/shop", {"PATH": ""}, api="https://x/api/v3/").api == "https://x/api/v3"
+
+
 def test_no_token_no_pull_request(gh: FakeGitHub) -> None:
     with pytest.raises(forge.ForgeAuthError, match="no GitHub token"):
         gh.client(token=None).create_pull(title="t", head="b", base="main", body="")

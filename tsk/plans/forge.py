@@ -121,6 +121,12 @@ def find_token(env: Mapping[str, str], *, host: str = PUBLIC_HOST) -> str | None
     return token if done.returncode == 0 and token and "\n" not in token else None
 
 
+def connect(remote: str, env: Mapping[str, str], *, api: str | None = None, timeout: float = 30.0) -> GitHub:
+    """The client for the repository a remote URL (or `owner/repo`) names, with the token found for its host."""
+    repo = parse_repo(remote)
+    return GitHub(repo, token=find_token(env, host=repo.host), api=api, timeout=timeout)
+
+
 class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
     """Follow a redirect, but carry the token only to the host it was meant for."""
 
@@ -157,7 +163,7 @@ class GitHub:
     def issue(self, number: int) -> Issue:
         got = self._call("GET", f"/repos/{self._path()}/issues/{int(number)}", f"read issue #{number}")
         body = got.get("body") or ""
-        return Issue(number=int(got.get("number", number)), title=str(got.get("title") or ""),
+        return Issue(number=_number(got, f"issue #{number}"), title=str(got.get("title") or ""),
                      body=str(body)[:MAX_ISSUE_BODY], url=got.get("html_url"))
 
     def issue_if_reachable(self, number: int) -> Issue | None:
@@ -240,11 +246,18 @@ def _api_message(exc: urllib.error.HTTPError) -> str:
     return "; ".join(p for p in parts if p)
 
 
+def _number(got: Mapping[str, Any], what: str) -> int:
+    n = got.get("number")
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise ForgeError(f"GitHub's answer for {what} has no number; is the API address right?")
+    return n
+
+
 def _pull(got: Mapping[str, Any]) -> PullRequest:
     merged = bool(got.get("merged")) or bool(got.get("merged_at"))
     state: Literal["open", "closed", "merged"] = "merged" if merged else ("open" if got.get("state") == "open"
                                                                          else "closed")
-    return PullRequest(number=int(got["number"]), url=str(got.get("html_url") or ""), state=state,
+    return PullRequest(number=_number(got, "a pull request"), url=str(got.get("html_url") or ""), state=state,
                        title=str(got.get("title") or ""), head=str((got.get("head") or {}).get("ref") or ""),
                        base=str((got.get("base") or {}).get("ref") or ""), draft=bool(got.get("draft")))
 
