@@ -67,6 +67,12 @@ def test_the_files_a_result_changed_and_those_outside_its_scope(repo: Path) -> N
     assert outside_scope(changed_files(repo, "trunk", "tsk/feat/last/d4"), ["src/**"]) == ["README.md"]
 
 
+def test_a_name_that_only_looks_inside_the_scope_is_outside_it(repo: Path) -> None:
+    _result(repo, "tsk/feat/sly/e5", {"sr\x01c/app.py": "x\n"})
+    changed = changed_files(repo, "trunk", "tsk/feat/sly/e5")
+    assert changed == ["sr\x01c/app.py"] and outside_scope(changed, ["src/**"]) == changed
+
+
 def test_results_land_in_order_on_a_new_integration_branch_without_touching_the_checkout(repo: Path) -> None:
     before = _state(repo)
     report = land(repo, ["tsk/feat/one/a1", "tsk/docs/guide/c3", "tsk/feat/last/d4"], into="tsk/land/shop",

@@ -30,7 +30,7 @@ class Pair(msgspec.Struct, frozen=True, kw_only=True):
     a: str
     b: str
     conflict: bool
-    files: tuple[str, ...] = ()  # the conflicted files, when they conflict
+    files: tuple[str, ...] = ()  # the conflicted files, when they conflict (made printable: for showing)
 
 
 class ConflictMatrix(msgspec.Struct, frozen=True, kw_only=True):
@@ -122,10 +122,13 @@ def conflicts(repo: Path, branches: Sequence[str]) -> ConflictMatrix:
 
 
 def changed_files(repo: Path, base: str, branch: str) -> list[str]:
-    """The files `branch` changed since it left `base` (added, modified, deleted; a rename as both paths)."""
+    """The files `branch` changed since it left `base` (added, modified, deleted; a rename as both paths).
+
+    The names are exactly git's, control characters and all, so that a scope check sees the real path (a
+    name made printable could look inside a scope it is not in); make them printable before showing them."""
     out = g.git(["-C", str(repo), "diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", "--no-textconv",
                  f"{_commit(repo, base)}...{_commit(repo, branch)}", "--"])
-    return [one_line(f) for f in g.split_z(out)]
+    return g.split_z(out)
 
 
 def checked_out(repo: Path) -> dict[str, str]:
