@@ -34,7 +34,10 @@ any_glob = st.builds(lambda lead, segs, tail: lead + "/".join(segs) + tail, st.s
 
 
 def _git_ignores(tmp: Path, glob: str, paths: list[str]) -> set[str]:
-    """The paths git itself would ignore with `glob` as the one line of a top-level .gitignore."""
+    """The paths git itself would ignore with `glob` as the one line of a top-level .gitignore. An exact
+    name is the one at the top in a scope, as `/name` is in a .gitignore."""
+    if "/" not in glob.strip("/") and not any(c in glob for c in "*?[\\"):
+        glob = "/" + glob.lstrip("/")
     (tmp / ".gitignore").write_text(glob + "\n")
     done = subprocess.run(["git", "-C", str(tmp), "check-ignore", "--no-index", "--stdin"],
                           input="\n".join(paths) + "\n", capture_output=True, text=True, check=False)
@@ -84,6 +87,7 @@ def _reference(glob: str, p: str) -> bool:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(glob=literal_tail_glob, paths=st.lists(path, min_size=1, max_size=12, unique=True))
 @example(glob="docs/", paths=["docs", "docs/x", "q/docs/x"])
+@example(glob="**/docs/", paths=["docs", "docs/x", "q/docs/x"])
 @example(glob="src/api/**", paths=["src/api", "src/api/y/z"])
 @example(glob="/bar", paths=["bar/x", "q/bar"])
 @example(glob="a/**/b", paths=["a/b", "a/x/y/b", "a/b/c"])
@@ -137,6 +141,7 @@ def test_two_globs_made_to_match_one_path_overlap(p: str, data: st.DataObject) -
 @pytest.mark.parametrize(("a", "b"), [
     ("src/api/**", "docs/**"), ("*.md", "*.py"), ("src/*.py", "src/*/x.py"), ("/docs/", "/doc/"),
     ("src/a[0-4].py", "src/a[5-9].py"), ("/README.md", "src/README.md"), ("a/?", "a/bb"), ("src/api", "src/apis"),
+    ("README.md", "src/**"), ("docs/", "doc/"), ("docs/", "src/api/**"),
 ])
 def test_disjoint_scopes_are_seen_to_be(a: str, b: str) -> None:
     assert not overlap([a], [b])
@@ -144,8 +149,8 @@ def test_disjoint_scopes_are_seen_to_be(a: str, b: str) -> None:
 
 @pytest.mark.parametrize(("a", "b"), [
     ("src/api/**", "src/api/routes.py"), ("*.md", "docs/"), ("docs", "docs/x/y.md"), ("**", "anything"),
-    ("src/**/test_*.py", "src/a/b/test_x.py"), ("README.md", "sub/README.md"), ("src/a[0-4].py", "src/a[!0-3].py"),
-    ("src/*", "src/*.py"), ("src/", "src/a/b"), ("docs/", "doc/"),
+    ("src/**/test_*.py", "src/a/b/test_x.py"), ("**/README.md", "sub/README.md"), ("*.md", "sub/README.md"),
+    ("src/a[0-4].py", "src/a[!0-3].py"), ("src/*", "src/*.py"), ("src/", "src/a/b"), ("docs", "docs/x"),
 ])
 def test_overlapping_scopes_are_seen_to_be(a: str, b: str) -> None:
     assert overlap([a], [b]) and overlap([b], [a])

@@ -59,12 +59,6 @@ def _scope(value: object, path: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _files(value: object, path: str) -> tuple[str, ...]:
-    """A manifest's `files` are the paths a task touches, from the top of the repository (the orchestrator
-    compares them as paths): a name without a slash is the one at the top, not one at any depth."""
-    return tuple(g if "/" in g.rstrip("/") or g.startswith("/") else "/" + g for g in _scope(value, path))
-
-
 def _gate(value: object, path: str) -> bool | str:
     if isinstance(value, bool):
         return value
@@ -80,7 +74,7 @@ _SHARED: dict[str, Check] = {"prompt": nonempty, "agent": nonempty, "model": non
 
 
 _MANIFEST_TASK: dict[str, Check] = {
-    "id": nonempty, "title": nonempty, "files": _files, "dependsOn": strings, **_SHARED,
+    "id": nonempty, "title": nonempty, "files": _scope, "dependsOn": strings, **_SHARED,
     **dict.fromkeys(("status", "worktree", "tmuxSession", "startedAt", "lastProgress", "completedAt", "prNumber",
                      "branch"), ignored)}
 _PHASE: dict[str, Check] = {"name": text, "tasks": ignored, "gate": _gate}

@@ -1,13 +1,15 @@
 """Write scopes: gitignore-style globs of the paths a task may write (`src/api/**`, `*.md`, `docs/`,
-`README.md`), repo-relative.
+`README.md`), relative to the top of the repository.
 
-A glob matches a path as a line of a top-level .gitignore would, with one difference taken from GitHub's
-CODEOWNERS: a glob without a slash (but a trailing one) matches at any depth, one with a slash is anchored
-at the top, `**` is any number of directories, `*` `?` `[...]` stay inside one path segment; a glob
-ending in a literal name (`docs`, `src/api`, `README.md`), in `/` or in `/**` names a directory and
-everything under it too, while one whose last segment has a wildcard (`*.md`, `src/*`) names files
+A glob matches a path as a line of a top-level .gitignore would, with two differences. Exact paths are
+paths: a name without a slash or a wildcard (`README.md`, `docs/`) is the one at the top, not one at any
+depth, since that is what a person listing the files a task touches means (`**/README.md` is any).
+And, as in GitHub's CODEOWNERS, a glob whose last segment has a wildcard (`*.md`, `src/*`) names files
 only, so `*.md` and `*.py` are disjoint (under .gitignore rules both would match `a.md/b.py`) and
-`src/*` is what is directly in src. Negation (`!`) and POSIX classes (`[:alpha:]`) are not supported.
+`src/*` is what is directly in src. Otherwise: a glob with a wildcard and no slash (`*.md`) matches at
+any depth, one with a slash is anchored at the top, `**` is any number of directories, `*` `?` `[...]`
+stay inside one path segment, and a glob ending in a name, in `/` or in `/**` names a directory and
+everything under it too. Negation (`!`) and POSIX classes (`[:alpha:]`) are not supported.
 
 `overlap` decides whether some path can match a glob of each scope. It is exact for the syntax above (two
 classes may be treated as sharing a character when they do not), so it can say "overlap" when unsure and
@@ -101,16 +103,20 @@ def tokens(glob: str) -> Tokens:
     dir_only = g.endswith("/")
     parts = [p for p in g.strip("/").split("/") if p]
     segs: list[Segment | str] = [ANY_DIRS if p == "**" else _segment(p) for p in parts]
-    if not anchored and len(parts) == 1:
+    if not anchored and len(parts) == 1 and not _literal(segs[0]):  # `*.md`: at any depth
         segs.insert(0, ANY_DIRS)
     if segs and segs[-1] == ANY_DIRS:  # `x/**` is what is inside x: one segment at least
         segs[-1:] = [(_STAR,), ANY_DIRS]
     elif dir_only:  # `x/` is a directory: something is under it
         segs += [(_STAR,), ANY_DIRS]
-    elif all(c[0] == "lit" for c in segs[-1]):  # a name: a file, or a directory and all it holds
+    elif _literal(segs[-1]):  # a name: a file, or a directory and all it holds
         segs.append(ANY_DIRS)
     # else a wildcard names files (`*.md`): the paths it matches, nothing under them
     return tuple(segs)
+
+
+def _literal(seg: Segment | str) -> bool:
+    return seg != ANY_DIRS and all(c[0] == "lit" for c in seg)
 
 
 def _segment(part: str) -> Segment:

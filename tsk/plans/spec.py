@@ -30,10 +30,8 @@ The orchestrator's own bookkeeping keys (`status`, `worktree`, `tmuxSession`, `s
 `completedAt`, `prNumber`, `branch`; `workdir`, `created`, `modelTier` at the top; `status`, `branch`,
 `pr_number` on a graph task) are accepted and not read: export.py writes them.
 
-Scopes are globs as scopes.py reads them (.gitignore-style). A manifest's `files` are paths from the top of
-the repository, as the orchestrator compares them, so an entry without a slash (`README.md`, `docs/`) is
-the one at the top (stored as `/README.md`); a graph's `write_scope` is read as written (`docs/` is any
-directory named docs; write `/docs/` for the top one).
+Scopes are globs as scopes.py reads them: .gitignore-style, except that an exact path (`README.md`,
+`docs/`) is the one at the top of the repository, as a list of files touched means it.
 
 Gates. Each phase of a manifest is a gate. A graph without `waves` has one gate; with `waves`, every task is
 in exactly one wave, and a wave is a list of task ids or an object `{"name": ..., "tasks": [...],
