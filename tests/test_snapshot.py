@@ -383,6 +383,21 @@ def test_a_sha256_repo_gets_a_sha256_task_git_dir(tmp_path: Path, data_dir: Path
     assert out.stdout == ""
 
 
+def test_a_split_index_in_the_users_repo_adds_nothing_to_their_git_dir(tmp_path: Path, data_dir: Path) -> None:
+    """With core.splitIndex the checkout's index would be split, its shared part written in the user's
+    git dir, where the sandbox cannot read it: the checkout gets a plain index and their git dir stays."""
+    repo = make_repo(tmp_path / "r", {"a.txt": "a\n", "b/c.txt": "c\n"})
+    git(repo, "config", "core.splitIndex", "true")
+    git(repo, "update-index", "--split-index")
+    before = sorted(p.relative_to(repo) for p in (repo / ".git").rglob("*"))
+    snap = take_snapshot(repo, tmp_path / "tasks" / "t", data_dir=data_dir, branch="tsk/t")
+    assert sorted(p.relative_to(repo) for p in (repo / ".git").rglob("*")) == before
+    assert b"link" not in Path(snap.checkout_tree).parent.joinpath("index").read_bytes()[-64:]  # no split-index extension
+    status = subprocess.run(["git", "--git-dir", snap.git_dir, "--work-tree", snap.checkout_tree, "status", "--porcelain"],
+                            capture_output=True, text=True, check=True)
+    assert status.stdout == ""
+
+
 def test_a_file_changed_within_the_checkout_build_second_is_not_mistaken_for_clean(
         tmp_path: Path, data_dir: Path) -> None:
     """Same size, same mtime second as the committed file in the checkout: git inside would call it

@@ -149,7 +149,9 @@ def _check_out(git_dir: Path, commit: str, tree: Path, index: Path, subs: tuple[
                prefix: str = "") -> None:
     tree.mkdir(parents=True, exist_ok=True)
     env = {"GIT_INDEX_FILE": str(index)}
-    base = ["--git-dir", str(git_dir), "--work-tree", str(tree), *NO_SMUDGE]
+    # a split index (the user's core.splitIndex) would put a sharedindex file in their git dir and
+    # leave the task's index pointing at it
+    base = ["--git-dir", str(git_dir), "--work-tree", str(tree), *NO_SMUDGE, "-c", "core.splitIndex=false"]
     git([*base, "read-tree", commit], cwd=tree, env=env)
     git([*base, "checkout-index", "-a", "-f", "-u"], cwd=tree, env=env)
     for sub in subs:
