@@ -461,6 +461,21 @@ def test_a_sparse_checkout_or_submodule_recurse_in_the_users_repo_does_not_shape
     assert (tree / "keep/a.txt").read_text() == "a\n" and (tree / "other/b.txt").read_text() == "b\n"
 
 
+def test_working_changes_are_measured_from_the_snapshots_commit_even_when_head_moves(tmp_path: Path) -> None:
+    """The working tree is scanned while the checkout is built: a commit made meanwhile must not hide
+    its files from a snapshot of the commit before it."""
+    from tsk.snapshot.git import working_changes
+
+    repo = make_repo(tmp_path / "r", {"a.txt": "a\n", "b.txt": "b\n"})
+    source = git(repo, "rev-parse", "HEAD")
+    (repo / "a.txt").write_text("committed since\n")
+    git(repo, "commit", "-qam", "moved on")
+    (repo / "new.txt").write_text("untracked\n")
+    (repo / "b.txt").unlink()
+    found = working_changes(repo, source)
+    assert sorted(found.changed) == ["a.txt", "new.txt"] and found.deleted == ("b.txt",)
+
+
 def test_a_file_changed_within_the_checkout_build_second_is_not_mistaken_for_clean(
         tmp_path: Path, data_dir: Path) -> None:
     """Same size, same mtime second as the committed file in the checkout: git inside would call it

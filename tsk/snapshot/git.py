@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import msgspec
@@ -131,17 +132,21 @@ class Changes(msgspec.Struct, frozen=True, kw_only=True):
     skipped: tuple[str, ...]  # untracked nested repositories, not carried over
 
 
-def working_changes(top: Path) -> Changes:
-    """What differs from HEAD in the working tree (staged or not), and what is untracked but not ignored."""
-    raw = git(["diff", "--no-renames", "--no-ext-diff", "--name-status", "-z", "--ignore-submodules=all",
-               "HEAD", "--"], cwd=top)
+def working_changes(top: Path, commit: str) -> Changes:
+    """What differs from `commit` (HEAD when the snapshot was taken) in the working tree (staged or
+    not), and what is untracked but not ignored. The two scans run side by side."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        others = pool.submit(git, ["ls-files", "--others", "--exclude-standard", "-z"], cwd=top)
+        raw = git(["diff", "--no-renames", "--no-ext-diff", "--name-status", "-z", "--ignore-submodules=all",
+                   commit, "--"], cwd=top)
+        untracked = others.result()
     fields = split_z(raw)
     changed: list[str] = []
     deleted: list[str] = []
     for status, path in zip(fields[::2], fields[1::2], strict=True):
         (deleted if status.startswith("D") else changed).append(path)
     skipped: list[str] = []
-    for path in split_z(git(["ls-files", "--others", "--exclude-standard", "-z"], cwd=top)):
+    for path in split_z(untracked):
         # a nested repository is listed as `dir/`; copying it would smuggle in a whole .git
         (skipped if path.endswith("/") else changed).append(path)
     return Changes(changed=tuple(changed), deleted=tuple(deleted), skipped=tuple(skipped))
