@@ -40,6 +40,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# Run as a script, this file's dir comes first on sys.path, where bench/queue.py would stand in for
+# the standard library's queue (concurrent.futures, which take_snapshot uses, imports it).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 
 def sh(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
     return subprocess.run(args, cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
