@@ -56,7 +56,7 @@ def take_snapshot(repo: Path, task_dir: Path, *, data_dir: Path, branch: str,
     t0 = time.perf_counter()
     info = g.repo_info(repo)
     top, common = Path(info.top), Path(info.common_dir)
-    commit = from_commit or g.source_commit(top, from_branch)
+    commit = from_commit or g.source_commit(top, from_branch, head=info.head)
     with ThreadPoolExecutor(max_workers=2) as pool:
         # the user's working tree is read while the checkout, when this commit needs one, is written
         found = pool.submit(g.working_changes, top, commit) if from_branch is None and from_commit is None else None
