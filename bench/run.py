@@ -146,13 +146,14 @@ def run_section(work: Path, env: dict[str, str], rounds: int) -> dict[str, Any]:
     sh("git", "init", "-q", cwd=small)
     git_commit_all(small, "init")
     tsk = [sys.executable, "-m", "tsk", "run", "--agent", "exec", "-p", "true", "--json"]
-    first = json.loads(sh(*tsk, cwd=small, env=env))  # warm the store and the proxy
-    image = first["image"]
-
     launcher_dir = work / "launcher"
     launcher_dir.mkdir(mode=0o700)
-    env["TSK_LAUNCHER_DIR"] = str(launcher_dir)  # a launcher of its own, stopped at the end
-    sh(*tsk, cwd=small, env=env)  # starts the launcher
+    # a launcher of its own from the first run on (the first one started one in the shared default
+    # dir, which nothing stopped), stopped at the end
+    env["TSK_LAUNCHER_DIR"] = str(launcher_dir)
+    first = json.loads(sh(*tsk, cwd=small, env=env))  # warm the store and the proxy
+    image = first["image"]
+    sh(*tsk, cwd=small, env=env)  # the launcher, if the first run only started it
     for _ in range(100):
         if list(launcher_dir.glob("*.sock")):
             break
