@@ -336,6 +336,9 @@ def test_errors_say_what_to_do(tmp_path: Path, data_dir: Path) -> None:
         take_snapshot(empty, tmp_path / "t", data_dir=data_dir, branch="b")
 
     repo = make_repo(tmp_path / "r")
+    with pytest.raises(ValueError, match="not a valid branch name"):
+        take_snapshot(repo, tmp_path / "bad", data_dir=data_dir, branch="tsk/../x")
+    assert not (tmp_path / "bad").exists()
     git(repo, "branch", "feature-x")
     with pytest.raises(SnapshotError, match=r"branch `nope` does not exist; existing branches: feature-x, trunk"):
         take_snapshot(repo, tmp_path / "t", data_dir=data_dir, branch="b", from_branch="nope")

@@ -23,7 +23,7 @@ import msgspec
 
 from tsk.snapshot import git as g
 from tsk.snapshot.checkout import Submodule, ensure_checkout, plan_submodules
-from tsk.snapshot.gitdir import Layout, make_git_dir
+from tsk.snapshot.gitdir import Layout, check_branch, make_git_dir
 from tsk.snapshot.submodules import layouts
 
 SnapshotError = g.SnapshotError
@@ -57,13 +57,15 @@ def take_snapshot(repo: Path, task_dir: Path, *, data_dir: Path, branch: str,
     info = g.repo_info(repo)
     top, common = Path(info.top), Path(info.common_dir)
     commit = from_commit or g.source_commit(top, from_branch, head=info.head)
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
         # the user's working tree is read while the checkout, when this commit needs one, is written
         found = pool.submit(g.working_changes, top, commit) if from_branch is None and from_commit is None else None
         exclude = pool.submit(g.excludes, common, top)
+        branch_ok = pool.submit(check_branch, branch)
         subs, notes = plan_submodules(top, Path(info.git_dir), common, commit)
         checkout_dir, checkout = ensure_checkout(data_dir, info, commit, subs)
         objects = g.objects_dirs(common)
+    branch_ok.result()
     changes = found.result() if found else None
 
     task_dir.mkdir(parents=True, exist_ok=True)
