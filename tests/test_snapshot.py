@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import subprocess
 import time
 import uuid
@@ -334,6 +335,9 @@ def test_errors_say_what_to_do(tmp_path: Path, data_dir: Path) -> None:
         take_snapshot(empty, tmp_path / "t", data_dir=data_dir, branch="b")
 
     repo = make_repo(tmp_path / "r")
+    with pytest.raises(ValueError, match="not a valid branch name"):
+        take_snapshot(repo, tmp_path / "bad", data_dir=data_dir, branch="tsk/../x")
+    assert not (tmp_path / "bad").exists()
     git(repo, "branch", "feature-x")
     with pytest.raises(SnapshotError, match=r"branch `nope` does not exist; existing branches: feature-x, trunk"):
         take_snapshot(repo, tmp_path / "t", data_dir=data_dir, branch="b", from_branch="nope")
@@ -380,6 +384,98 @@ def test_a_sha256_repo_gets_a_sha256_task_git_dir(tmp_path: Path, data_dir: Path
     out = subprocess.run(["git", "--git-dir", snap.git_dir, "--work-tree", snap.checkout_tree, "status", "--porcelain"],
                          capture_output=True, text=True, check=True)
     assert out.stdout == ""
+
+
+def test_a_split_index_in_the_users_repo_adds_nothing_to_their_git_dir(tmp_path: Path, data_dir: Path) -> None:
+    """With core.splitIndex the checkout's index would be split, its shared part written in the user's
+    git dir, where the sandbox cannot read it: the checkout gets a plain index and their git dir stays."""
+    repo = make_repo(tmp_path / "r", {"a.txt": "a\n", "b/c.txt": "c\n"})
+    git(repo, "config", "core.splitIndex", "true")
+    git(repo, "update-index", "--split-index")
+    before = sorted(p.relative_to(repo) for p in (repo / ".git").rglob("*"))
+    snap = take_snapshot(repo, tmp_path / "tasks" / "t", data_dir=data_dir, branch="tsk/t")
+    assert sorted(p.relative_to(repo) for p in (repo / ".git").rglob("*")) == before
+    assert b"link" not in Path(snap.checkout_tree).parent.joinpath("index").read_bytes()[-64:]  # no split-index extension
+    status = subprocess.run(["git", "--git-dir", snap.git_dir, "--work-tree", snap.checkout_tree, "status", "--porcelain"],
+                            capture_output=True, text=True, check=True)
+    assert status.stdout == ""
+
+
+def index_stat(git_dir: Path, index: Path) -> dict[str, tuple[int, ...]]:
+    """Each index entry's (mode, mtime s, mtime ns, size, inode), as `git ls-files --debug` shows them."""
+    env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+    modes = {line.split("\t", 1)[1]: int(line.split()[0], 8) for line in subprocess.run(
+        ["git", "--git-dir", str(git_dir), "ls-files", "-s"], env=env, capture_output=True, text=True,
+        check=True).stdout.splitlines()}
+    out: dict[str, tuple[int, ...]] = {}
+    path, fields = "", {}
+    for line in subprocess.run(["git", "--git-dir", str(git_dir), "ls-files", "--debug"], env=env,
+                               capture_output=True, text=True, check=True).stdout.splitlines():
+        if not line.startswith("  "):
+            path, fields = line, {}
+            continue
+        for part in line.split("\t"):
+            key, _, value = part.strip().partition(": ")
+            fields[key] = value
+        if "size" in fields:
+            sec, _, nsec = fields["mtime"].partition(":")
+            out[path] = (modes[path], int(sec), int(nsec), int(fields["size"]), int(fields["ino"]))
+    return out
+
+
+def test_the_checkout_index_holds_its_files_stat_data_so_the_sandbox_rehashes_nothing(
+        tmp_path: Path, data_dir: Path) -> None:
+    """Every entry of the shared checkout's index records its file as written (mode, mtime, size,
+    inode), and a git status through the task git dir finds the tree clean without rewriting the
+    index (it would have rehashed and rewritten any entry whose stat data did not match)."""
+    files = {f"d{i % 20}/f{i}.txt": f"line {i}\n" * (i % 7) for i in range(600)}  # enough for parallel checkout
+    repo = make_repo(tmp_path / "r", {**files, "run.sh": "#!/bin/sh\n"})
+    (repo / "run.sh").chmod(0o755)
+    (repo / "link").symlink_to("run.sh")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "exec bit and a link")
+    snap = take_snapshot(repo, tmp_path / "tasks" / "t", data_dir=data_dir, branch="tsk/t")
+    tree = Path(snap.checkout_tree)
+    recorded = index_stat(repo / ".git", tree.parent / "index")
+    assert len(recorded) == 602
+    for path, entry in recorded.items():
+        st = (tree / path).lstat()
+        mode = 0o120000 if stat.S_ISLNK(st.st_mode) else 0o100755 if st.st_mode & 0o100 else 0o100644
+        assert entry == (mode, int(st.st_mtime), st.st_mtime_ns % 1_000_000_000, st.st_size, st.st_ino), path
+    task_index = Path(snap.git_dir, "index")
+    before = task_index.read_bytes()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}  # may write the index if it must
+    status = subprocess.run(["git", "--git-dir", snap.git_dir, "--work-tree", str(tree), "status", "--porcelain"],
+                            env=env, capture_output=True, text=True, check=True)
+    assert status.stdout == ""
+    assert task_index.read_bytes() == before
+
+
+def test_a_sparse_checkout_or_submodule_recurse_in_the_users_repo_does_not_shape_the_checkout(
+        tmp_path: Path, data_dir: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"keep/a.txt": "a\n", "other/b.txt": "b\n"})
+    git(repo, "config", "core.sparseCheckout", "true")
+    git(repo, "config", "submodule.recurse", "true")
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "sparse-checkout").write_text("/keep/\n")
+    snap = take_snapshot(repo, tmp_path / "tasks" / "t", data_dir=data_dir, branch="tsk/t")
+    tree = Path(snap.checkout_tree)
+    assert (tree / "keep/a.txt").read_text() == "a\n" and (tree / "other/b.txt").read_text() == "b\n"
+
+
+def test_working_changes_are_measured_from_the_snapshots_commit_even_when_head_moves(tmp_path: Path) -> None:
+    """The working tree is scanned while the checkout is built: a commit made meanwhile must not hide
+    its files from a snapshot of the commit before it."""
+    from tsk.snapshot.git import working_changes
+
+    repo = make_repo(tmp_path / "r", {"a.txt": "a\n", "b.txt": "b\n"})
+    source = git(repo, "rev-parse", "HEAD")
+    (repo / "a.txt").write_text("committed since\n")
+    git(repo, "commit", "-qam", "moved on")
+    (repo / "new.txt").write_text("untracked\n")
+    (repo / "b.txt").unlink()
+    found = working_changes(repo, source)
+    assert sorted(found.changed) == ["a.txt", "new.txt"] and found.deleted == ("b.txt",)
 
 
 def test_a_file_changed_within_the_checkout_build_second_is_not_mistaken_for_clean(

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import msgspec
 
 from tsk.engine import proc
-from tsk.errors import CommandFailed, UsageError
+from tsk.errors import UsageError
 
 
 class SnapshotError(UsageError):
@@ -67,25 +68,28 @@ class RepoInfo(msgspec.Struct, frozen=True, kw_only=True):
     git_dir: str  # this working tree's git dir (HEAD, index); .git/worktrees/<name> for a worktree
     common_dir: str  # objects, refs and config shared by all worktrees
     object_format: str  # sha1 or sha256
+    head: str | None = None  # HEAD's commit when asked, None before the first commit
 
 
 def repo_info(start: Path) -> RepoInfo:
+    """Where the repo's parts are, and HEAD's commit, in one git call (a snapshot costs a handful)."""
     if not start.is_dir():
         raise SnapshotError(f"{start} is not inside a git repository (no such directory)",
                             hint="run tsk from your project, or pass --repo")
-    try:
-        out = git_text(["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-dir",
-                        "--git-common-dir", "--show-object-format"], cwd=start)
-    except CommandFailed as exc:
+    done = proc.run(["git", *NO_HOOKS, "rev-parse", "--path-format=absolute", "--show-toplevel", "--git-dir",
+                     "--git-common-dir", "--show-object-format", "--verify", "-q", "--end-of-options",
+                     "HEAD^{commit}"], cwd=start, env=git_env(), check=False)
+    lines = done.stdout.decode(errors="surrogateescape").splitlines()
+    if done.returncode != 0 and len(lines) < 4:  # failed before naming the dirs: HEAD is not the problem
         raise SnapshotError(f"{start} is not inside a git repository",
-                            hint="run tsk from your project, or pass --repo") from exc
-    lines = out.splitlines()
-    if len(lines) != 4:  # a bare repo or a .git dir has no top level
+                            hint="run tsk from your project, or pass --repo")
+    if len(lines) not in (4, 5):  # a bare repo or a .git dir has no top level
         raise SnapshotError(f"{start} is not inside a git working tree",
                             hint="run tsk from your project, or pass --repo")
-    top, git_dir, common, fmt = lines
+    top, git_dir, common, fmt = lines[:4]
     return RepoInfo(top=os.path.realpath(top), git_dir=os.path.realpath(git_dir),
-                    common_dir=os.path.realpath(common), object_format=fmt)
+                    common_dir=os.path.realpath(common), object_format=fmt,
+                    head=lines[4] if done.returncode == 0 and len(lines) == 5 else None)
 
 
 def objects_dirs(git_dir: Path) -> list[str]:
@@ -114,9 +118,10 @@ def branch_names(top: Path) -> list[str]:
     return git_text(["for-each-ref", "--format=%(refname:short)", "refs/heads"], cwd=top).splitlines()
 
 
-def source_commit(top: Path, from_branch: str | None) -> str:
+def source_commit(top: Path, from_branch: str | None, *, head: str | None = None) -> str:
+    """`from_branch`'s commit, or HEAD's (`head` when repo_info has already resolved it)."""
     if from_branch is None:
-        sha = resolve_commit(top, "HEAD")
+        sha = head or resolve_commit(top, "HEAD")
         if sha is None:
             raise SnapshotError(f"the repository at {top} has no commits yet; commit something first")
         return sha
@@ -136,17 +141,21 @@ class Changes(msgspec.Struct, frozen=True, kw_only=True):
     skipped: tuple[str, ...]  # untracked nested repositories, not carried over
 
 
-def working_changes(top: Path) -> Changes:
-    """What differs from HEAD in the working tree (staged or not), and what is untracked but not ignored."""
-    raw = git(["diff", "--no-renames", "--no-ext-diff", "--name-status", "-z", "--ignore-submodules=all",
-               "HEAD", "--"], cwd=top)
+def working_changes(top: Path, commit: str) -> Changes:
+    """What differs from `commit` (HEAD when the snapshot was taken) in the working tree (staged or
+    not), and what is untracked but not ignored. The two scans run side by side."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        others = pool.submit(git, ["ls-files", "--others", "--exclude-standard", "-z"], cwd=top)
+        raw = git(["diff", "--no-renames", "--no-ext-diff", "--name-status", "-z", "--ignore-submodules=all",
+                   commit, "--"], cwd=top)
+        untracked = others.result()
     fields = split_z(raw)
     changed: list[str] = []
     deleted: list[str] = []
     for status, path in zip(fields[::2], fields[1::2], strict=True):
         (deleted if status.startswith("D") else changed).append(path)
     skipped: list[str] = []
-    for path in split_z(git(["ls-files", "--others", "--exclude-standard", "-z"], cwd=top)):
+    for path in split_z(untracked):
         # a nested repository is listed as `dir/`; copying it would smuggle in a whole .git
         (skipped if path.endswith("/") else changed).append(path)
     return Changes(changed=tuple(changed), deleted=tuple(deleted), skipped=tuple(skipped))

@@ -96,12 +96,17 @@ def _lay_out(d: Path, branch: str, layout: Layout, stamp: float) -> None:
     os.utime(d / "index", (stamp, stamp))
 
 
+def check_branch(branch: str) -> None:
+    """Refuse a branch name git would refuse: it becomes a path under refs/heads."""
+    if git_ok(["check-ref-format", "--branch", branch]) is None:
+        raise ValueError(f"not a valid branch name: {branch!r}")
+
+
 def make_git_dir(dest: Path, *, branch: str, top: Layout, modules: Mapping[str, Layout] | None = None,
                  index_after: float) -> None:
     """Lay out the task git dir by hand (a handful of small files each) in a temp dir, then move it in.
-    `modules` maps a dir under it (`modules/<name>`) to a submodule's git dir."""
-    if git_ok(["check-ref-format", "--branch", branch]) is None:
-        raise ValueError(f"not a valid branch name: {branch!r}")
+    `modules` maps a dir under it (`modules/<name>`) to a submodule's git dir. `branch` has passed
+    check_branch (take_snapshot asks git while it reads the working tree)."""
     tmp = dest.with_name(f".{dest.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     # An entry whose mtime is not older than the index file is "racily clean" and git rehashes it.

@@ -16,13 +16,14 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import msgspec
 
 from tsk.snapshot import git as g
 from tsk.snapshot.checkout import Submodule, ensure_checkout, plan_submodules
-from tsk.snapshot.gitdir import Layout, make_git_dir
+from tsk.snapshot.gitdir import Layout, check_branch, make_git_dir
 from tsk.snapshot.submodules import layouts
 
 SnapshotError = g.SnapshotError
@@ -55,10 +56,17 @@ def take_snapshot(repo: Path, task_dir: Path, *, data_dir: Path, branch: str,
     t0 = time.perf_counter()
     info = g.repo_info(repo)
     top, common = Path(info.top), Path(info.common_dir)
-    commit = from_commit or g.source_commit(top, from_branch)
-    subs, notes = plan_submodules(top, Path(info.git_dir), common, commit)
-    checkout_dir, checkout = ensure_checkout(data_dir, info, commit, subs)
-    objects = g.objects_dirs(common)
+    commit = from_commit or g.source_commit(top, from_branch, head=info.head)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        # the user's working tree is read while the checkout, when this commit needs one, is written
+        found = pool.submit(g.working_changes, top, commit) if from_branch is None and from_commit is None else None
+        exclude = pool.submit(g.excludes, common, top)
+        branch_ok = pool.submit(check_branch, branch)
+        subs, notes = plan_submodules(top, Path(info.git_dir), common, commit)
+        checkout_dir, checkout = ensure_checkout(data_dir, info, commit, subs)
+        objects = g.objects_dirs(common)
+    branch_ok.result()
+    changes = found.result() if found else None
 
     task_dir.mkdir(parents=True, exist_ok=True)
     changes_dir = task_dir / "changes"
@@ -67,9 +75,8 @@ def take_snapshot(repo: Path, task_dir: Path, *, data_dir: Path, branch: str,
     changes_dir.mkdir()
     changed: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()
-    if from_branch is None and from_commit is None:
-        found = g.working_changes(top)
-        changed, deleted = found.changed, found.deleted
+    if changes is not None:
+        changed, deleted = changes.changed, changes.deleted
         # a copy stamped inside the checkout's build window could pass for the committed file it
         # replaces (same size, same mtime second): push it just before the window
         window = (int(checkout.started), int(checkout.finished))
@@ -80,7 +87,7 @@ def take_snapshot(repo: Path, task_dir: Path, *, data_dir: Path, branch: str,
     if git_dir.exists():
         shutil.rmtree(git_dir)
     own = Layout(commit=commit, alternates=tuple(objects), index=str(checkout_dir / "index"),
-                 exclude=g.excludes(common, top))
+                 exclude=exclude.result())
     make_git_dir(git_dir, branch=branch, top=own, modules=layouts(subs, checkout_dir, top),
                  index_after=checkout.finished)
     snap = Snapshot(
