@@ -16,6 +16,7 @@ import pytest
 from fakes import FakeEngine
 from helpers import TSK, run_tsk
 
+from tsk.plans.schedule import Node
 from tsk.queue import scheduler
 from tsk.queue.db import MIGRATIONS, db_path
 from tsk.queue.db import SqliteStore as Store
@@ -84,22 +85,68 @@ def test_unknown_parents_are_refused_and_prefixes_resolve(store: Store) -> None:
         store.add(_task("c", "WAITING", parents=("nope",)), instructions="", reason="x")
 
 
+def _nodes(statuses: dict[str, str], parents: dict[str, tuple[str, ...]]) -> list[Node]:
+    return [Node(id=t, status=s, parents=parents.get(t, ())) for t, s in statuses.items()]  # type: ignore[arg-type]
+
+
 def test_scheduler_starts_children_of_complete_parents_and_cascades_failure_and_cancellation() -> None:
     statuses = {"a": "COMPLETE", "b": "COMPLETE", "c": "WAITING", "f": "FAILED", "g": "WAITING", "h": "WAITING",
                 "x": "CANCELLED", "y": "WAITING", "r": "RUNNING", "w": "WAITING", "both": "WAITING"}
     parents = {"c": ("a", "b"), "g": ("f",), "h": ("g",), "y": ("x",), "w": ("r", "a"), "both": ("x", "f")}
-    changes = {ch.task: ch for ch in scheduler.plan(statuses, parents)}
+    changes = {ch.task: ch for ch in scheduler.settle(_nodes(statuses, parents))}
     assert changes["c"].to == "QUEUED"
     assert changes["g"].to == "FAILED" and "parent f failed" in changes["g"].reason
     assert changes["h"].to == "FAILED" and "parent g failed" in changes["h"].reason  # the grandchild, same call
     assert changes["y"].to == "CANCELLED" and "parent x was cancelled" in changes["y"].reason
     assert changes["both"].to == "FAILED"  # failure wins over cancellation
-    assert changes["w"].to is None and changes["w"].blocked == "waiting for r (RUNNING)"
+    assert changes["w"].to is None and changes["w"].blocked == "waiting for parent r (RUNNING)"
     # nothing changes twice: the blocked reason already recorded is not re-announced
-    again = scheduler.plan(statuses, parents, {"w": "waiting for r (RUNNING)"})
+    again = scheduler.settle(_nodes(statuses, parents), blocked={"w": "waiting for parent r (RUNNING)"})
     assert "w" not in {ch.task for ch in again}
-    gone = scheduler.plan({"k": "WAITING"}, {"k": ("deleted",)})
-    assert gone[0].to == "FAILED" and "was deleted" in gone[0].reason
+    gone = scheduler.settle(_nodes({"k": "WAITING"}, {"k": ("deleted",)}))
+    assert gone[0].to == "FAILED" and "parent deleted was deleted" in gone[0].reason
+
+
+def test_overlapping_scopes_take_turns_in_the_order_made_and_the_later_starts_from_the_earlier() -> None:
+    def node(tid: str, status: str, scope: tuple[str, ...] = ("src/api/**",)) -> Node:
+        return Node(id=tid, status=status, scope=scope)  # type: ignore[arg-type]
+
+    # a and b overlap, c does not: a goes first, b waits for it, c is free
+    first = {ch.task: ch for ch in scheduler.settle([node("a", "WAITING"), node("b", "WAITING"),
+                                                     node("c", "WAITING", ("docs/**",))])}
+    assert first["a"].to == "QUEUED" and first["c"].to == "QUEUED"
+    assert first["b"].to is None and first["b"].blocked == "waiting for scope src/api/** (held by a)"
+    assert first["b"].scope_after == ("a",)
+    # a QUEUED task holds its scope as a running one does: let go, it is as good as started
+    held = scheduler.settle([node("a", "QUEUED"), node("b", "WAITING")], after={"b": ("a",)},
+                            blocked={"b": "waiting for scope src/api/** (held by a)"})
+    assert held == []
+    # a ended: b starts from its result, when it completed
+    done = scheduler.settle([node("a", "COMPLETE"), node("b", "WAITING")], after={"b": ("a",)})
+    assert done[0].to == "QUEUED" and done[0].start_from == ("a",)
+    failed = scheduler.settle([node("a", "FAILED"), node("b", "WAITING")], after={"b": ("a",)})
+    assert failed[0].to == "QUEUED" and failed[0].start_from == ()
+    # a completed task it never waited for is not where it starts from
+    fresh = scheduler.settle([node("old", "COMPLETE"), node("new", "WAITING")])
+    assert fresh[0].to == "QUEUED" and fresh[0].start_from == ()
+
+
+def test_a_plan_gate_holds_later_phases_until_the_earlier_is_complete() -> None:
+    from tsk.plans.model import Gate
+
+    gates = {"p": (Gate(index=0, kind="phase", tasks=("x", "y")), Gate(index=1, kind="phase", tasks=("z",)))}
+
+    def node(tid: str, status: str, gate: int, plan: str = "p") -> Node:
+        return Node(id=tid, status=status, gate=gate, plan=plan)  # type: ignore[arg-type]
+
+    waiting = scheduler.settle([node("x", "COMPLETE", 0), node("y", "RUNNING", 0), node("z", "WAITING", 1),
+                                node("other", "WAITING", 1, plan="q")], plan_gates=gates)
+    by = {ch.task: ch for ch in waiting}
+    assert by["z"].to is None and by["z"].blocked == "waiting for phase 1 (1 of 2 complete)"
+    assert by["other"].to == "QUEUED"  # another plan's phases are its own
+    free = scheduler.settle([node("x", "COMPLETE", 0), node("y", "COMPLETE", 0), node("z", "WAITING", 1)],
+                            plan_gates=gates)
+    assert free[0].to == "QUEUED"
 
 
 def test_cycles_are_found_and_descendants_come_parents_first() -> None:

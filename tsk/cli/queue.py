@@ -4,6 +4,7 @@ server or an engine except to stop a running task."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -34,6 +35,7 @@ from tsk.cli.run import (
     options_of,
 )
 from tsk.context import Context
+from tsk.errors import UsageError
 from tsk.text import printable
 
 if TYPE_CHECKING:
@@ -41,6 +43,9 @@ if TYPE_CHECKING:
 
 ParentOpt = Annotated[list[str] | None, Parameter(name="--parent", help=(
     "Start from this task's result (repeat for several: from the merge of their results)."))]
+ScopeOpt = Annotated[list[str] | None, Parameter(name="--scope", help=(
+    "A path glob the task may write, gitignore style (repeat for several): no two tasks whose scopes "
+    "overlap run at once, and the later starts from the earlier's result."))]
 WaitOpt = Annotated[bool, Parameter(negative=(), help="Block until the task(s) end, then print the results.")]
 JsonOpt = Annotated[bool, Parameter(negative=(), help="Print JSON for scripts.")]
 WaitTimeoutOpt = Annotated[float | None, Parameter(name="--timeout", help="Give up waiting after this many seconds.")]
@@ -59,6 +64,7 @@ def add(
     repo: RepoOpt = None,
     branch: BranchOpt = None,
     parent: ParentOpt = None,
+    scope: ScopeOpt = None,
     wait: WaitOpt = False,
     no_network_isolation: NoIsolation = False,
     sudo: SudoOpt = False,
@@ -83,7 +89,8 @@ def add(
     req = RunRequest(instructions=instructions, type=type, name=name, repo=str(repo_dir), project=project,
                      stack=stack, from_branch=branch, network_isolation=not no_network_isolation,
                      sudo=sudo or None, privileged=privileged or None,
-                     options=options_of(timeout, idle_timeout, budget, attempts, validate, model))
+                     options=options_of(timeout, idle_timeout, budget, attempts, validate, model),
+                     scope=scopes_of(scope or ()))
     tasks = add_tasks(ctx, req, agents=agents, parents=tuple(parent or ()))
     if not wait:
         if json:
@@ -98,6 +105,19 @@ def add(
     if not server_running(ctx.paths.data):
         print("tsk: waiting, but no server is running: start one with `tsk server start`", file=sys.stderr)
     return _waited(ctx, [t.id for t in tasks], json=json, timeout=None)
+
+
+def scopes_of(globs: Iterable[str]) -> tuple[str, ...]:
+    from tsk.plans import scopes
+
+    out: list[str] = []
+    for g in globs:
+        why = scopes.problem(g)
+        if why:
+            raise UsageError(f"--scope: {why}",
+                             hint="give a path glob inside the repository, e.g. --scope 'src/api/**'")
+        out.append(scopes.clean(g))
+    return tuple(dict.fromkeys(out))
 
 
 def list_(*, json: JsonOpt = False) -> int:

@@ -19,6 +19,7 @@ from tsk.engine import proc
 from tsk.errors import CommandFailed, TskError, UsageError
 from tsk.plans.forge import redact_urls
 from tsk.snapshot import git as g
+from tsk.snapshot.merge import identity, merge_one, merge_tree
 from tsk.text import one_line
 
 
@@ -85,15 +86,6 @@ class PushReport(msgspec.Struct, frozen=True, kw_only=True):
         return all(p.result not in ("rejected", "error") for p in self.pushed)
 
 
-def _run(repo: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, bytes]:
-    """git in `repo` where exit code 1 is an answer (a conflict, "not an ancestor"), not a failure."""
-    done = proc.run(["git", *g.NO_HOOKS, "-C", str(repo), *args], env=g.git_env(env), check=False,
-                    timeout=g.GIT_TIMEOUT)
-    if done.returncode not in (0, 1):
-        raise CommandFailed(["git", *args], done.returncode, (done.stdout + done.stderr).decode(errors="replace"))
-    return done.returncode, done.stdout
-
-
 def _commit(repo: Path, rev: str) -> str:
     sha = g.resolve_commit(repo, rev)
     if sha is None:
@@ -102,21 +94,12 @@ def _commit(repo: Path, rev: str) -> str:
     return sha
 
 
-def _merge_tree(repo: Path, ours: str, theirs: str) -> tuple[str | None, tuple[str, ...]]:
-    """(tree, ()) when they merge cleanly, else (None, conflicted files)."""
-    code, out = _run(repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", ours, theirs)
-    fields = g.split_z(out)
-    if code == 1:
-        return None, tuple(dict.fromkeys(one_line(f) for f in fields[1:]))
-    return fields[0], ()
-
-
 def conflicts(repo: Path, branches: Sequence[str]) -> ConflictMatrix:
     """Merge every pair of `branches` in memory and say which conflict, and in which files."""
     heads = {b: _commit(repo, b) for b in branches}
     pairs = []
     for a, b in itertools.combinations(dict.fromkeys(branches), 2):
-        _, files = _merge_tree(repo, heads[a], heads[b])
+        _, files = merge_tree(repo, heads[a], heads[b])
         pairs.append(Pair(a=a, b=b, conflict=bool(files), files=files))
     return ConflictMatrix(branches=tuple(dict.fromkeys(branches)), pairs=tuple(pairs))
 
@@ -163,24 +146,16 @@ def land(repo: Path, results_in_order: Sequence[str], into: str, base: str) -> L
     landed: list[Landed] = []
     conflict: LandConflict | None = None
     todo = list(results_in_order)
-    ident = _identity(repo)
+    ident = identity(repo)
     while todo:
         branch = todo.pop(0)
         commit = _commit(repo, branch)
-        if _is_ancestor(repo, commit, current):
-            landed.append(Landed(branch=branch, commit=commit, how="already", head=current))
-            continue
-        if _is_ancestor(repo, current, commit):
-            current = commit
-            landed.append(Landed(branch=branch, commit=commit, how="fast-forward", head=current))
-            continue
-        tree, files = _merge_tree(repo, current, commit)
-        if tree is None:
-            conflict = LandConflict(branch=branch, files=files)
+        step = merge_one(repo, current, commit, f"Merge {one_line(branch)} into {into}\n\nLanded by tsk.", ident)
+        if step.how == "conflict":
+            conflict = LandConflict(branch=branch, files=step.files)
             break
-        msg = f"Merge {one_line(branch)} into {into}\n\nLanded by tsk."
-        current = g.git_text(["-C", str(repo), "commit-tree", tree, "-p", current, "-p", commit, "-m", msg], env=ident)
-        landed.append(Landed(branch=branch, commit=commit, how="merge", head=current))
+        current = step.head
+        landed.append(Landed(branch=branch, commit=commit, how=step.how, head=current))
     if current != before:
         _move(repo, ref, current, before, into)
     return LandReport(into=into, base=start, created=before is None, before=before, head=current,
@@ -193,16 +168,6 @@ def _move(repo: Path, ref: str, new: str, old: str | None, into: str) -> None:
     except CommandFailed as exc:
         raise TskError(f"`{into}` moved while tsk was landing onto it; nothing was changed",
                        hint="land again: what is in it already is skipped") from exc
-
-
-def _is_ancestor(repo: Path, a: str, b: str) -> bool:
-    return _run(repo, "merge-base", "--is-ancestor", a, b)[0] == 0
-
-
-def _identity(repo: Path) -> dict[str, str]:
-    name, email = g.identity(repo)
-    return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
-            "GIT_COMMITTER_EMAIL": email}
 
 
 _FLAGS: dict[str, Literal["new", "updated", "forced", "up to date", "rejected", "error"]] = {

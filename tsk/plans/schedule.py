@@ -39,6 +39,7 @@ class Node(msgspec.Struct, frozen=True, kw_only=True):
     parents: tuple[str, ...] = ()
     scope: tuple[str, ...] = ()
     gate: int = 0
+    plan: str | None = None  # gates count the tasks of the same plan only
 
 
 class Decision(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,6 +47,7 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     action: Literal["start", "wait", "fail", "cancel"]
     reason: str  # for `tsk list`: "waiting for parent a1 (RUNNING); waiting for scope src/** (held by b2)"
     waits_for: tuple[str, ...] = ()  # the tasks it waits for, or whose failure or cancellation it follows
+    held_by: tuple[str, ...] = ()  # of those, the ones whose scopes hold it back
     start_from: tuple[str, ...] = ()  # set when it starts: whose results it starts from, in order
 
 
@@ -96,23 +98,34 @@ def order(tasks: Sequence[Node]) -> list[str]:
     return out
 
 
-def schedule(tasks: Sequence[Node], gates: Sequence[Gate] = (), *, checked: Collection[int] = ()) -> Schedule:
+def schedule(tasks: Sequence[Node], gates: Sequence[Gate] = (), *, checked: Collection[int] = (),
+             plan_gates: Mapping[str, Sequence[Gate]] | None = None, pending: Collection[str] = NOT_STARTED,
+             holding: Collection[str] = IN_PROGRESS, gone: str = "is not in the plan") -> Schedule:
     """The decision for every task not started yet. `gates` are the plan's (a gate index without one is a
-    barrier named "phase N"); `checked` lists the gates whose check command has passed."""
+    barrier named "phase N"); `checked` lists the gates whose check command has passed.
+
+    The queue (tsk/queue/scheduler.py) schedules tasks of many plans: `plan_gates` gives each plan's
+    gates (`gates` are then those of tasks of no plan); only WAITING tasks are `pending`, since a QUEUED
+    one has been let go and `holding` its scope like a running one; a parent missing from `tasks` was
+    deleted (`gone` says how)."""
     by_id = {t.id: t for t in tasks}
     seq = order(tasks)
     rank = {tid: i for i, tid in enumerate(seq)}
-    decisions = [_decide(by_id[tid], by_id, rank, gates, checked) for tid in seq
-                 if by_id[tid].status in NOT_STARTED]
+
+    def gates_of(t: Node) -> Sequence[Gate]:
+        return plan_gates.get(t.plan, ()) if plan_gates is not None and t.plan is not None else gates
+
+    decisions = [_decide(by_id[tid], by_id, rank, gates_of(by_id[tid]), checked, holding, gone) for tid in seq
+                 if by_id[tid].status in pending]
     return Schedule(order=tuple(seq), decisions=tuple(decisions))
 
 
 def _decide(t: Node, by_id: Mapping[str, Node], rank: Mapping[str, int], gates: Sequence[Gate],
-            checked: Collection[int]) -> Decision:
+            checked: Collection[int], holding: Collection[str], gone_word: str) -> Decision:
     gone = [p for p in t.parents if p not in by_id]
     failed = [p for p in t.parents if p in by_id and by_id[p].status == "FAILED"]
     if gone or failed:
-        why = [f"parent {p} failed" for p in failed] + [f"parent {p} is not in the plan" for p in gone]
+        why = [f"parent {p} failed" for p in failed] + [f"parent {p} {gone_word}" for p in gone]
         return Decision(task=t.id, action="fail", reason="; ".join(why), waits_for=(*failed, *gone))
     cancelled = [p for p in t.parents if by_id[p].status == "CANCELLED"]
     if cancelled:
@@ -129,6 +142,7 @@ def _decide(t: Node, by_id: Mapping[str, Node], rank: Mapping[str, int], gates: 
             reasons.append(f"waiting for parent {p} ({by_id[p].status})")
             waits.append(p)
     held: dict[str, list[str]] = {}  # my glob → who holds it
+    holders: list[str] = []
     done: list[str] = []
     for other in sorted(by_id.values(), key=lambda o: rank[o.id]):
         if other.id == t.id or not t.scope or not other.scope:
@@ -136,14 +150,16 @@ def _decide(t: Node, by_id: Mapping[str, Node], rank: Mapping[str, int], gates: 
         glob = _overlapping_glob(t.scope, other.scope)
         if glob is None:
             continue
-        if other.status in IN_PROGRESS or (rank[other.id] < rank[t.id] and other.status not in ENDED):
+        if other.status in holding or (rank[other.id] < rank[t.id] and other.status not in ENDED):
             held.setdefault(glob, []).append(other.id)
             waits.append(other.id)
+            holders.append(other.id)
         elif other.status == "COMPLETE":
             done.append(other.id)
     reasons += [f"waiting for scope {g} (held by {', '.join(who)})" for g, who in held.items()]
     if reasons:
-        return Decision(task=t.id, action="wait", reason="; ".join(reasons), waits_for=tuple(dict.fromkeys(waits)))
+        return Decision(task=t.id, action="wait", reason="; ".join(reasons), waits_for=tuple(dict.fromkeys(waits)),
+                        held_by=tuple(holders))
     start_from = list(t.parents) + [d for d in done if d not in t.parents and not _ancestor(d, t.parents, by_id)]
     said = "parents complete" if t.parents else "no parents"
     if len(start_from) > len(t.parents):
@@ -158,7 +174,7 @@ def _gate_wait(t: Node, by_id: Mapping[str, Node], gates: Sequence[Gate],
         return None
     last = barriers[-1]
     for g in range(last + 1):
-        members = [n for n in by_id.values() if n.gate == g]
+        members = [n for n in by_id.values() if n.gate == g and n.plan == t.plan]
         pending = [n for n in members if n.status != "COMPLETE"]
         if pending:
             label = gates[g].label if g < len(gates) else f"phase {g + 1}"

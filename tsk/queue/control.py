@@ -12,6 +12,8 @@ import msgspec
 
 from tsk.errors import TskError, UsageError
 from tsk.files import remove_tree
+from tsk.plans.model import Gate
+from tsk.plans.schedule import Node
 from tsk.queue import scheduler
 from tsk.queue.stores import open_store
 from tsk.tasks import model
@@ -48,24 +50,65 @@ class Outcome(msgspec.Struct, kw_only=True):
 
 
 def settle(store: TaskStore) -> list[scheduler.Change]:
-    """Apply the scheduler's decisions for waiting tasks (start, fail or cancel with their parents)."""
+    """Apply the scheduler's decisions for waiting tasks: start, fail or cancel with their parents, wait
+    for a plan's gate or for a task whose write scope overlaps theirs."""
     blocked = store.waiting()
     if not blocked:
         return []
-    changes = scheduler.plan(store.statuses(), store.links(), blocked)
+    tasks, plan_gates = _graph(store)
+    changes = scheduler.settle(_nodes(tasks), blocked=blocked, after={t.id: t.scope_after for t in tasks},
+                               plan_gates=plan_gates)
+    by_id = {t.id: t for t in tasks}
     for ch in changes:
         if ch.to is None:
+            task = by_id[ch.task]
+            if task.scope_after != ch.scope_after:
+                fresh = store.get(ch.task)
+                if fresh is not None and fresh.status == "WAITING":
+                    fresh.scope_after, fresh.blocked = ch.scope_after, ch.blocked
+                    store.save(fresh)
+                continue
             store.set_blocked(ch.task, ch.blocked)
             continue
         with contextlib.suppress(Conflict):
-            task = store.get(ch.task)
-            if task is None:
+            got = store.get(ch.task)
+            if got is None:
                 continue
-            task.blocked = None
-            if ch.to != "QUEUED":
-                task.error, task.finished = ch.reason, time.time()
-            store.transition(ch.task, ch.to, ch.reason, task=task, allowed=("WAITING",))
+            got.blocked = None
+            if ch.to == "QUEUED":
+                got.scope_after, got.start_from = ch.scope_after, ch.start_from
+                if ch.start_from:  # it builds on what it waited for: snapshotted from that when it starts
+                    got.source_commit = None
+            else:
+                got.error, got.finished = ch.reason, time.time()
+            store.transition(ch.task, ch.to, ch.reason, task=got, allowed=("WAITING",))
     return changes
+
+
+def _graph(store: TaskStore) -> tuple[list[Task], dict[str, tuple[Gate, ...]]]:
+    """The tasks the scheduler needs, in the order they were made: the active ones, the ended ones they
+    name (parents, scope holders) and every task of their plans; and those plans' gates."""
+    tasks = {t.id: t for t in store.tasks(statuses=ACTIVE)}
+    plans = sorted({t.plan for t in tasks.values() if t.plan})
+    for name in plans:
+        tasks.update((t.id, t) for t in store.tasks(plan=name))
+    named = {p for t in tasks.values() for p in (*t.parents, *t.scope_after)} - set(tasks)
+    if named:
+        tasks.update((t.id, t) for t in store.tasks(ids=named))
+    gates: dict[str, tuple[Gate, ...]] = {}
+    for name in plans:
+        record = store.plan(name)
+        if record is not None:
+            gates[name] = tuple(msgspec.convert(g, Gate) for g in record.gates)
+    return sorted(tasks.values(), key=lambda t: (t.created, t.id)), gates
+
+
+def _nodes(tasks: list[Task]) -> list[Node]:
+    """Scheduler nodes. A plan task retried is its newest task: an older one counts for no gate."""
+    newest: dict[tuple[str | None, str | None], str] = {(t.plan, t.plan_task): t.id for t in tasks
+                                                       if t.plan and t.plan_task}
+    return [Node(id=t.id, status=t.status, parents=t.parents, scope=t.scope, gate=t.gate,
+                 plan=t.plan if newest.get((t.plan, t.plan_task)) == t.id else None) for t in tasks]
 
 
 def add(ctx: Context, req: RunRequest, *, agents: tuple[str, ...] = (), parents: tuple[str, ...] = (),

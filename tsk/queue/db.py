@@ -18,13 +18,14 @@ from typing import Any, ParamSpec, TypeVar
 import msgspec
 
 from tsk.errors import TskError, UsageError
-from tsk.tasks.model import Attempt, Task
+from tsk.tasks.model import Attempt, PlanRecord, Task
 from tsk.tasks.store import Conflict, ListedTask, Transition
 
 DB_NAME = "tasks.db"
 
 # Columns that hold a Task field of the same name; JSON columns are encoded on the way in.
-_JSON = ("timings", "config")
+_JSON = {"timings": "{}", "config": "{}", "scope": "[]", "scope_after": "[]", "start_from": "[]",
+         "changed_files": "null", "outside_scope": "[]"}
 _FIELDS = tuple(f for f in Task.__struct_fields__ if f != "parents")
 
 MIGRATIONS: tuple[str, ...] = (
@@ -70,6 +71,23 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE agent_holds (agent TEXT PRIMARY KEY, until REAL NOT NULL, reason TEXT NOT NULL);
     """,
+    # 3: plans, write scopes, what a result changed, pull requests
+    """
+    ALTER TABLE tasks ADD COLUMN scope TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE tasks ADD COLUMN plan TEXT;
+    ALTER TABLE tasks ADD COLUMN plan_task TEXT;
+    ALTER TABLE tasks ADD COLUMN gate INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN issue INTEGER;
+    ALTER TABLE tasks ADD COLUMN scope_after TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE tasks ADD COLUMN start_from TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE tasks ADD COLUMN changed_files TEXT NOT NULL DEFAULT 'null';
+    ALTER TABLE tasks ADD COLUMN outside_scope TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE tasks ADD COLUMN pr_number INTEGER;
+    ALTER TABLE tasks ADD COLUMN pr_url TEXT;
+    ALTER TABLE tasks ADD COLUMN pr_state TEXT;
+    CREATE INDEX tasks_plan ON tasks (plan);
+    CREATE TABLE plans (name TEXT PRIMARY KEY, created REAL NOT NULL, data TEXT NOT NULL);
+    """,
 )
 
 
@@ -78,6 +96,7 @@ _LIST_ORDER = ("CASE status WHEN 'RUNNING' THEN 0 WHEN 'BLOCKED' THEN 1 WHEN 'QU
                "created DESC, id DESC")
 _LIST_SQL = ("SELECT id, name, type, status, agent, stack, project, repo, source_commit, from_branch, result_branch, "
              "created, started, finished, error, blocked, attempts, max_attempts, failure_class, cost_usd, turns, "
+             "scope, plan, "
              "(SELECT group_concat(parent, ',') FROM parents WHERE child = tasks.id) "
              "FROM tasks ORDER BY " + _LIST_ORDER)
 
@@ -143,17 +162,31 @@ class SqliteStore:
     def add(self, task: Task, *, instructions: str, reason: str, owner: str | None = None) -> None:
         """Record a new task (in its current status) with its parents, and its first transition."""
         with self._write() as c:
-            missing = [p for p in task.parents
-                       if c.execute("SELECT 1 FROM tasks WHERE id = ?", (p,)).fetchone() is None]
-            if missing:
-                raise UsageError(f"unknown parent task(s): {', '.join(missing)}", hint="see `tsk list`")
-            row = _columns(task)
-            row.update(instructions=instructions, owner=owner)
-            names = ", ".join(row)
-            c.execute(f"INSERT INTO tasks ({names}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
-            c.executemany("INSERT INTO parents (child, parent) VALUES (?, ?)", [(task.id, p) for p in task.parents])
-            c.execute("INSERT INTO transitions (task, from_status, to_status, at, reason) VALUES (?, NULL, ?, ?, ?)",
-                      (task.id, task.status, time.time(), reason))
+            _insert(c, task, instructions, reason, owner)
+
+    def add_plan(self, plan: PlanRecord, tasks: Sequence[tuple[Task, str]], *, reason: str) -> None:
+        """Record a plan and its tasks (each with its instructions), all or none."""
+        with self._write() as c:
+            if c.execute("SELECT 1 FROM plans WHERE name = ?", (plan.name,)).fetchone() is not None:
+                raise UsageError(f"there is a plan named `{plan.name}` already",
+                                 hint="give this one another name with --name, or see `tsk plan show "
+                                      f"{plan.name}`")
+            c.execute("INSERT INTO plans (name, created, data) VALUES (?, ?, ?)",
+                      (plan.name, plan.created, msgspec.json.encode(plan).decode()))
+            for task, instructions in tasks:
+                _insert(c, task, instructions, reason, None)
+
+    def save_plan(self, plan: PlanRecord) -> None:
+        with self._write() as c:
+            c.execute("UPDATE plans SET data = ? WHERE name = ?", (msgspec.json.encode(plan).decode(), plan.name))
+
+    def plans(self) -> list[PlanRecord]:
+        rows = self.conn.execute("SELECT data FROM plans ORDER BY created, name")
+        return [msgspec.json.decode(r[0], type=PlanRecord) for r in rows]
+
+    def plan(self, name: str) -> PlanRecord | None:
+        row = self.conn.execute("SELECT data FROM plans WHERE name = ?", (name,)).fetchone()
+        return None if row is None else msgspec.json.decode(row[0], type=PlanRecord)
 
     def get(self, task_id: str) -> Task | None:
         row = self.conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
@@ -164,15 +197,19 @@ class SqliteStore:
 
     def _task(self, row: dict[str, Any]) -> Task:
         fields = {k: row[k] for k in _FIELDS}
-        for k in _JSON:
-            fields[k] = json.loads(fields[k] or "{}")
+        for k, empty in _JSON.items():
+            fields[k] = json.loads(fields[k] or empty)
         fields["network_isolation"] = bool(fields["network_isolation"])
         fields["parents"] = self.parents(row["id"])
         return msgspec.convert(fields, Task)
 
-    def tasks(self, ids: Iterable[str] | None = None, statuses: Sequence[str] | None = None) -> list[Task]:
+    def tasks(self, ids: Iterable[str] | None = None, statuses: Sequence[str] | None = None, *,
+              plan: str | None = None) -> list[Task]:
         sql, args = "SELECT * FROM tasks", []
         conds = []
+        if plan is not None:
+            conds.append("plan = ?")
+            args.append(plan)
         if ids is not None:
             wanted = list(ids)
             conds.append(f"id IN ({', '.join('?' * len(wanted))})")
@@ -242,9 +279,11 @@ class SqliteStore:
                            started=started, finished=finished,
                            duration=None if started is None else round((finished or now) - started, 2),
                            error=error, blocked=blocked, parents=parents.split(",") if parents else [],
-                           attempts=attempts, max_attempts=most, failure_class=failure, cost_usd=cost, turns=turns)
+                           attempts=attempts, max_attempts=most, failure_class=failure, cost_usd=cost, turns=turns,
+                           scope=json.loads(scope or "[]"), plan=plan)
                 for (tid, name, typ, status, agent, stack, project, repo, source, from_branch, branch, created,
-                     started, finished, error, blocked, attempts, most, failure, cost, turns, parents) in rows]
+                     started, finished, error, blocked, attempts, most, failure, cost, turns, scope, plan,
+                     parents) in rows]
 
     def relink(self, child: str, old: str, new: str) -> None:
         with self._write() as c:
@@ -372,6 +411,19 @@ def _guarded(fn: Callable[_P, _R]) -> Callable[_P, _R]:
 for _name, _fn in list(vars(SqliteStore).items()):
     if not _name.startswith("_") and callable(_fn):
         setattr(SqliteStore, _name, _guarded(_fn))
+
+
+def _insert(c: sqlite3.Connection, task: Task, instructions: str, reason: str, owner: str | None) -> None:
+    missing = [p for p in task.parents if c.execute("SELECT 1 FROM tasks WHERE id = ?", (p,)).fetchone() is None]
+    if missing:
+        raise UsageError(f"unknown parent task(s): {', '.join(missing)}", hint="see `tsk list`")
+    row = _columns(task)
+    row.update(instructions=instructions, owner=owner)
+    names = ", ".join(row)
+    c.execute(f"INSERT INTO tasks ({names}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+    c.executemany("INSERT INTO parents (child, parent) VALUES (?, ?)", [(task.id, p) for p in task.parents])
+    c.execute("INSERT INTO transitions (task, from_status, to_status, at, reason) VALUES (?, NULL, ?, ?, ?)",
+              (task.id, task.status, time.time(), reason))
 
 
 def _columns(task: Task) -> dict[str, Any]:

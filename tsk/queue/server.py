@@ -225,9 +225,11 @@ class Server:
             task = store.get(task_id)
             if task is None:
                 return
-            if task.parents and task.source_commit is None:
+            starts = (*task.parents, *task.start_from)  # parents, then what its scope waited for
+            if starts and task.source_commit is None:
                 try:
-                    start = parents.start_commit(Path(task.repo), store.tasks(ids=task.parents))
+                    found = {t.id: t for t in store.tasks(ids=starts)}
+                    start = parents.start_commit(Path(task.repo), [found[t] for t in starts if t in found])
                     take_snapshot(Path(task.repo), model.task_dir(self.data, task.id), data_dir=self.data,
                                   branch=task.branch, from_commit=start)
                 except TskError as exc:

@@ -49,6 +49,11 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
     sudo: bool | None = None
     privileged: bool | None = None
     options: TaskOptions = TaskOptions()
+    scope: tuple[str, ...] = ()  # write scope globs, checked (tsk.plans.scopes)
+    plan: str | None = None
+    plan_task: str | None = None
+    gate: int = 0
+    issue: int | None = None
 
 
 class RunResult(msgspec.Struct, kw_only=True):
@@ -60,7 +65,8 @@ def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[
                 cfg: ResolvedConfig | None = None) -> Task:
     """What `tsk add` does at add time, with no engine: resolve the config (or reuse `cfg`, a retry's),
     make the record, write the instructions, snapshot the repo. A task with parents is WAITING and
-    gets its snapshot when they complete, from their results."""
+    gets its snapshot when they complete, from their results. One with a write scope or of a plan is
+    WAITING too, until the scheduler lets it go (tsk/queue/scheduler.py)."""
     from tsk.config.schema import ProjectSettings
     from tsk.snapshot.take import take_snapshot
 
@@ -77,8 +83,9 @@ def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[
     task = Task(id=task_id, name=name, type=req.type, agent=cfg.agent, stack=cfg.stack, project=cfg.project,
                 repo=str(repo), branch=f"tsk/{req.type}/{name}/{task_id}", created=time.time(),
                 from_branch=req.from_branch, network_isolation=req.network_isolation,
-                config=msgspec.to_builtins(stored), parents=parents, status="WAITING" if parents else "QUEUED",
-                max_attempts=cfg.max_attempts)
+                config=msgspec.to_builtins(stored), parents=parents,
+                status="WAITING" if parents or req.scope or req.plan else "QUEUED", max_attempts=cfg.max_attempts,
+                scope=req.scope, plan=req.plan, plan_task=req.plan_task, gate=req.gate, issue=req.issue)
     tdir = model.make_task_dir(ctx.paths.data, task_id, agent.home_dirs)
     secrets.save(tdir, hidden)
     write_private(tdir / "instructions.md", req.instructions.encode())

@@ -60,6 +60,32 @@ class Task(msgspec.Struct, kw_only=True):
     turns: int | None = None
     blocked_until: float | None = None  # BLOCKED: when it may be queued again (None: when credentials change)
     credential_digest: str | None = None  # BLOCKED on api_auth: the credentials it failed with
+    scope: tuple[str, ...] = ()  # write scope: globs of the paths it may change; none: it conflicts with nothing
+    plan: str | None = None  # the plan it belongs to, by name
+    plan_task: str | None = None  # its id in that plan
+    gate: int = 0  # the plan's phase or wave it is in (0-based)
+    issue: int | None = None  # the forge issue it came from
+    scope_after: tuple[str, ...] = ()  # the tasks it waited for because their scopes overlap its own
+    start_from: tuple[str, ...] = ()  # besides its parents, the tasks whose results it starts from
+    changed_files: tuple[str, ...] | None = None  # what its result changed, once it has ended
+    outside_scope: tuple[str, ...] = ()  # of those, the files its scope does not cover
+    pr_number: int | None = None
+    pr_url: str | None = None
+    pr_state: str | None = None  # open, closed or merged, as the forge said when last asked
+
+
+class PlanRecord(msgspec.Struct, kw_only=True):
+    """A plan as the store keeps it: the file it came from, as read, so it can be shown and exported."""
+
+    name: str
+    format: str  # manifest or graph
+    source: str  # the file (or `<task ID>:.tsk/plan.json`) it was read from
+    repo: str  # the repository its tasks are in
+    created: float
+    document: dict[str, object] = {}  # the file's JSON, as given
+    gates: list[dict[str, object]] = []  # its phases or waves (tsk.plans.model.Gate as data)
+    forge_repo: str | None = None  # `owner/repo`, from the file or the repository's remote
+    cancelled: str | None = None  # why, once `tsk plan cancel` ended it
 
 
 class Attempt(msgspec.Struct, kw_only=True):

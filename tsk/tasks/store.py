@@ -11,7 +11,7 @@ from typing import Protocol
 
 import msgspec
 
-from tsk.tasks.model import Attempt, Task
+from tsk.tasks.model import Attempt, PlanRecord, Task
 
 ACTIVE = ("QUEUED", "WAITING", "RUNNING", "BLOCKED")
 ENDED = ("COMPLETE", "FAILED", "CANCELLED")
@@ -57,6 +57,8 @@ class ListedTask(msgspec.Struct, kw_only=True):
     failure_class: str | None
     cost_usd: float | None
     turns: int | None
+    scope: list[str] = []
+    plan: str | None = None
 
 
 class RunStore(Protocol):
@@ -100,8 +102,9 @@ class TaskStore(RunStore, Protocol):
     # -- reading tasks ----------------------------------------------------------------------------
     def get(self, task_id: str) -> Task | None: ...
 
-    def tasks(self, ids: Iterable[str] | None = None, statuses: Sequence[str] | None = None) -> list[Task]:
-        """Oldest first."""
+    def tasks(self, ids: Iterable[str] | None = None, statuses: Sequence[str] | None = None, *,
+              plan: str | None = None) -> list[Task]:
+        """Oldest first; with `plan`, only that plan's."""
         ...
 
     def resolve(self, ref: str) -> str:
@@ -153,6 +156,20 @@ class TaskStore(RunStore, Protocol):
     def set_blocked(self, task_id: str, reason: str | None) -> None: ...
 
     def delete(self, task_id: str) -> None: ...
+
+    # -- plans ------------------------------------------------------------------------------------
+    def add_plan(self, plan: PlanRecord, tasks: Sequence[tuple[Task, str]], *, reason: str) -> None:
+        """Record a plan and its tasks (each with its instructions), all or none; UsageError when the
+        name is taken."""
+        ...
+
+    def save_plan(self, plan: PlanRecord) -> None: ...
+
+    def plans(self) -> list[PlanRecord]:
+        """Oldest first."""
+        ...
+
+    def plan(self, name: str) -> PlanRecord | None: ...
 
     # -- history ----------------------------------------------------------------------------------
     def transitions(self, task_id: str | None = None) -> list[Transition]: ...
