@@ -36,6 +36,7 @@ FORKED_SUBCOMMANDS = {
     "layers": frozenset({"build", "ls", "why", "prune", "push", "pull", "lock"}),
     "docker": frozenset({"build"}),
     "template": frozenset({"list", "show"}),  # not `edit`: it runs $EDITOR
+    "plan": frozenset({"apply", "list", "show", "cancel", "export"}),
 }
 EDIT_FLAGS = frozenset({"-e", "--edit"})
 HELP_FLAGS = frozenset({"--help", "-h"})  # cyclopts' own; help only prints, for any command

@@ -28,6 +28,20 @@ app.command("tsk.cli.queue:clean", help="Remove completed tasks, except parents 
 app.command("tsk.cli.trust:trust", help="Trust this repo's .tsk/tsk.toml so its keys that widen the sandbox apply.")
 app.command("tsk.cli.trust:untrust", help="Forget the trust given to this repo's .tsk/tsk.toml.")
 
+app.command("tsk.cli.plan:conflicts", help="Merge result branches pairwise in memory; print which conflict, where.")
+app.command("tsk.cli.plan:land", help="Merge results onto a branch in dependency order; your working tree untouched.")
+app.command("tsk.cli.plan:push", help="Push result branches from this machine; --pr opens a pull request per task.")
+
+plan = App(name="plan", help="Plans: import a task graph or manifest as tasks; follow, cancel and export it.")
+plan.command("tsk.cli.plan:apply", help="Queue one task per entry of a plan file, all or none; --dry-run shows the "
+             "schedule.")
+plan.command("tsk.cli.plan:list_", name="list", help="List plans and their tasks by status.")
+plan.command("tsk.cli.plan:show",
+             help="A plan's tasks: status in the manifest's words, attempts, branch, pull request.")
+plan.command("tsk.cli.plan:cancel", help="Cancel every task of a plan that has not ended.")
+plan.command("tsk.cli.plan:export", help="The plan file back, statuses, branches and pull requests filled in.")
+app.command(plan)
+
 server = App(name="server", help="The server that runs queued tasks, several at once.")
 server.command("tsk.cli.server:start", help="Run queued tasks (-w N at once) until stopped, or idle with -q.")
 server.command("tsk.cli.server:stop", help="Stop the running server; its running tasks are cancelled, work kept.")

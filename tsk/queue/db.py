@@ -80,6 +80,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE tasks ADD COLUMN issue INTEGER;
     ALTER TABLE tasks ADD COLUMN scope_after TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE tasks ADD COLUMN start_from TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE tasks ADD COLUMN baseline_commit TEXT;
     ALTER TABLE tasks ADD COLUMN changed_files TEXT NOT NULL DEFAULT 'null';
     ALTER TABLE tasks ADD COLUMN outside_scope TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE tasks ADD COLUMN pr_number INTEGER;

@@ -243,6 +243,7 @@ class Server:
             done_task = execute(ctx, task, control.Quiet(), store).task  # its log goes to agent.log
             with self._mutex:
                 self.report.spent_usd += (done_task.cost_usd or 0.0) - before
+            control.record_changes(store, task_id, self.data)
         except Exception as exc:  # a bug must not leave the task RUNNING
             with contextlib.suppress(Exception):
                 failed = store.get(task_id)

@@ -245,6 +245,8 @@ def fetch_work(task: Task, tdir: Path) -> tuple[str, ...]:
     if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", base):
         base = ""
     fetched = fetch_result(load_snapshot(tdir), base=base or None)
+    if base and task.baseline_commit is None:  # the first attempt's: later ones start from earlier work
+        task.baseline_commit = base
     if fetched.branch is not None:
         # a later attempt starts from the earlier ones' work: its commits come on top of theirs
         task.commits = (task.commits if task.result_branch else 0) + fetched.commits

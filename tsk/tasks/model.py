@@ -67,11 +67,12 @@ class Task(msgspec.Struct, kw_only=True):
     issue: int | None = None  # the forge issue it came from
     scope_after: tuple[str, ...] = ()  # the tasks it waited for because their scopes overlap its own
     start_from: tuple[str, ...] = ()  # besides its parents, the tasks whose results it starts from
-    changed_files: tuple[str, ...] | None = None  # what its result changed, once it has ended
+    baseline_commit: str | None = None  # the source plus the user's uncommitted changes, as the sandbox made it
+    changed_files: tuple[str, ...] | None = None  # what its result changed since its baseline, once it has ended
     outside_scope: tuple[str, ...] = ()  # of those, the files its scope does not cover
     pr_number: int | None = None
     pr_url: str | None = None
-    pr_state: str | None = None  # open, closed or merged, as the forge said when last asked
+    pr_state: Literal["open", "closed", "merged"] | None = None  # as the forge said when last asked
 
 
 class PlanRecord(msgspec.Struct, kw_only=True):
@@ -85,6 +86,7 @@ class PlanRecord(msgspec.Struct, kw_only=True):
     document: dict[str, object] = {}  # the file's JSON, as given
     gates: list[dict[str, object]] = []  # its phases or waves (tsk.plans.model.Gate as data)
     forge_repo: str | None = None  # `owner/repo`, from the file or the repository's remote
+    base_commit: str | None = None  # what its first tasks started from: where `tsk land` starts a new branch
     cancelled: str | None = None  # why, once `tsk plan cancel` ended it
 
 
