@@ -60,15 +60,20 @@ def _labelled_ids(engine: Engine) -> set[str]:
 def recover(ctx: Context, store: TaskStore) -> RecoveryReport:
     """Tasks left RUNNING by a process that is gone (a crashed server, a killed `tsk run`): requeued if
     their sandbox never started, otherwise FAILED with the reason (partial work fetched when it can be).
-    Then every engine object of a task of ours that is not running is removed."""
+    Then every engine object of a task of ours that is not running is removed: on this context's engine,
+    and on the engine of each task recovered (each task runs on the engine it was made for)."""
     from tsk.sandbox.runner import fetch_work
 
-    engine = ctx.engine
     report = RecoveryReport()
+    engines = {ctx.engine_name: ctx.engine}
     for task in store.tasks(statuses=("RUNNING",)):
         owner = store.owner(task.id)
         if owner_alive(owner):
             continue
+        name = model.engine_of(task)
+        if name not in engines:
+            engines[name] = ctx.on_engine(name).engine
+        engine = engines[name]
         pid = (owner or "?").partition(":")[0]
         tdir = model.task_dir(ctx.paths.data, task.id)
         if task.started is None:
@@ -95,7 +100,8 @@ def recover(ctx: Context, store: TaskStore) -> RecoveryReport:
             report.failed.append(task.id)
             if tdir.is_dir():
                 model.save(task, tdir)
-    report.removed += remove_leftovers(engine, store)
+    for engine in engines.values():
+        report.removed += remove_leftovers(engine, store)
     return report
 
 

@@ -105,7 +105,9 @@ def execute(ctx: Context, task: Task, ui: RunEvents, store: RunStore, *,
             raise_setup_errors: bool = False) -> RunResult:
     """Run a recorded task this process owns (status RUNNING) to its end: provision, start, stream the
     log, fetch the work, clean up, record the result. A cancel request in the store (`tsk cancel`, a
-    server shutting down) stops the container; its partial work still comes back."""
+    server shutting down) stops the container; its partial work still comes back. It runs on the engine
+    it was made for (`tsk add --container-engine podman` runs on Podman whichever engine the server has)."""
+    ctx = ctx.on_engine(model.engine_of(task))
     tdir = model.task_dir(ctx.paths.data, task.id)
     p: Prepared | None = None
     engine = ctx.engine
@@ -283,8 +285,8 @@ def shell_task(ctx: Context, req: RunRequest, ui: RunEvents, store: RunStore) ->
         code = 0
         with timed(task, "shell", ui):
             try:
-                # The docker CLI owns terminal handling (raw mode, resize on SIGWINCH) for an attached tty.
-                code = proc.interactive(["docker", "start", "--attach", "--interactive", p.container])
+                # The engine's CLI owns terminal handling (raw mode, resize on SIGWINCH) for an attached tty.
+                code = proc.interactive(ctx.engine.attach_command(p.container))
             except KeyboardInterrupt as exc:  # SIGHUP (the terminal closed) or SIGTERM: stop, keep the work
                 stopped = interrupt.reason_of(exc)
                 with interrupt.deferred():
