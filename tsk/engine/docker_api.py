@@ -47,15 +47,23 @@ class DockerEngine:
         if self._client is None:
             try:
                 self._client = self._connect()
-            except docker.errors.DockerException as exc:
+            except (docker.errors.DockerException, OSError) as exc:  # requests' ConnectionError is an OSError
                 raise EngineUnavailable(f"cannot reach the container engine: {exc}", hint=self.hint()) from exc
         return self._client
 
     def _connect(self) -> Any:
         return docker.from_env(timeout=TIMEOUT, environment=self.environ)
 
-    def _connect_to(self, url: str) -> Any:
-        return docker.DockerClient(base_url=url, timeout=TIMEOUT)
+    def _connect_to(self, url: str, api_version: str) -> Any:
+        """A client of `url` speaking `api_version`: no version call to learn it."""
+        return docker.DockerClient(base_url=url, timeout=TIMEOUT, version=api_version)
+
+    @staticmethod
+    def _ping_headers(client: Any) -> Mapping[str, str]:
+        """GET /_ping's headers: who answers (the SDK's ping keeps only the body)."""
+        res = client.api._get(client.api._url("/_ping"))
+        client.api._raise_for_status(res)
+        return res.headers  # type: ignore[no-any-return]  # requests: case-insensitive
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
