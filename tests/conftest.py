@@ -7,13 +7,16 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from helpers import BASE_IMAGE, PROJECT, make_repo
+from helpers import BASE_IMAGE, PROJECT, EngineUnderTest, make_repo
+
+if TYPE_CHECKING:
+    from tsk.engine.ports import Engine
 
 # Read before any test points HOME elsewhere.
 REAL_HOME = Path.home()
@@ -54,20 +57,54 @@ def repo(tmp_path: Path) -> Path:
     return make_repo(tmp_path / "demo", PROJECT)
 
 
-@pytest.fixture(scope="session")
-def engine():  # type: ignore[no-untyped-def]
-    """The real engine. No engine is a failure: these tests prove the features."""
-    from tsk.engine.docker_api import DockerEngine
+# The engines the default run covers. The tests that matter most (a layer hit and miss, `tsk run` with
+# the egress proxy, the queue) take `each_engine` and run on every one; the rest run on Docker.
+ENGINES = ("docker", "podman")
+_SETUP = {"docker": "scripts/engine", "podman": "scripts/engine podman"}
+
+
+def _answering(name: str) -> EngineUnderTest:
+    from tsk.engine.registry import make_engine
     from tsk.errors import TskError
 
-    eng = DockerEngine()
+    eng = make_engine(name, os.environ)
     try:
         eng.ping()
     except TskError as exc:
-        pytest.fail(f"no Docker engine answers ({exc}); run scripts/engine first", pytrace=False)
+        pytest.fail(f"no {name} engine answers ({exc}); run {_SETUP[name]} first", pytrace=False)
     if eng.image(BASE_IMAGE) is None:
-        pytest.fail(f"base image {BASE_IMAGE} missing; run scripts/base-image first", pytrace=False)
-    return eng
+        pytest.fail(f"base image {BASE_IMAGE} missing on {name}; run scripts/base-image first", pytrace=False)
+    return EngineUnderTest(name, eng)
+
+
+@pytest.fixture(scope="session")
+def _engines() -> dict[str, EngineUnderTest]:
+    return {}
+
+
+@pytest.fixture(scope="session")
+def engine(_engines: dict[str, EngineUnderTest]):  # type: ignore[no-untyped-def]
+    """The real Docker engine. No engine is a failure: these tests prove the features."""
+    if "docker" not in _engines:
+        _engines["docker"] = _answering("docker")
+    return _engines["docker"].engine
+
+
+@pytest.fixture(params=ENGINES)
+def each_engine(request: pytest.FixtureRequest, _engines: dict[str, EngineUnderTest]) -> EngineUnderTest:
+    """Each real engine in turn; one that does not answer fails its tests (never skips them)."""
+    name = request.param
+    if name not in _engines:
+        _engines[name] = _answering(name)
+    return _engines[name]
+
+
+def _under_test(request: pytest.FixtureRequest) -> EngineUnderTest:
+    """The engine of an engine-parametrized test, else Docker."""
+    if "each_engine" in request.fixturenames:
+        return request.getfixturevalue("each_engine")  # type: ignore[no-any-return]
+    request.getfixturevalue("engine")
+    return request.getfixturevalue("_engines")["docker"]  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -76,31 +113,47 @@ def nonce() -> str:
 
 
 @pytest.fixture
-def unique_base(engine, nonce: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def unique_base(request: pytest.FixtureRequest, nonce: str, tmp_path: Path) -> Iterator[str]:
     """A base image with an id of its own (a label changes the image config, hence the id), so every
     layer key above it is unique to the test: "a fresh machine" is then exactly those images, and
     removing them never touches a layer another test or person uses."""
+    eut = _under_test(request)
     ref = f"tsk-test-base:{nonce}"
-    subprocess.run(["docker", "build", "-q", "-t", ref, "-"], input=f"FROM {BASE_IMAGE}\nLABEL dev.tsk.test={nonce}\n",
-                   text=True, capture_output=True, check=True)
+    ctx = tmp_path / "unique-base"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nLABEL dev.tsk.test={nonce}\n")
+    eut.run("build", "-q", "-t", ref, str(ctx))
     yield ref
-    engine.remove_image(ref)
+    eut.engine.remove_image(ref)
+
+
+def _logging_shim(tmp_path: Path, cli: str) -> tuple[dict[str, str], Path]:
+    real = shutil.which(cli)
+    assert real, f"the {cli} CLI is not installed"
+    shim_dir = tmp_path / "shim"
+    shim_dir.mkdir(exist_ok=True)
+    log = tmp_path / f"{cli}-calls.log"
+    shim = shim_dir / cli
+    shim.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{real}" "$@"\n')
+    shim.chmod(0o755)
+    log.touch()
+    return {"PATH": f"{shim_dir}{os.pathsep}{os.environ['PATH']}"}, log
 
 
 @pytest.fixture
 def docker_log(tmp_path: Path) -> tuple[dict[str, str], Path]:
     """A PATH whose `docker` logs every invocation, then runs the real CLI: counts BuildKit calls
     made by a whole tsk process."""
-    real = shutil.which("docker")
-    assert real, "the docker CLI is not installed"
-    shim_dir = tmp_path / "shim"
-    shim_dir.mkdir()
-    log = tmp_path / "docker-calls.log"
-    shim = shim_dir / "docker"
-    shim.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{real}" "$@"\n')
-    shim.chmod(0o755)
-    log.touch()
-    return {"PATH": f"{shim_dir}{os.pathsep}{os.environ['PATH']}"}, log
+    return _logging_shim(tmp_path, "docker")
+
+
+@pytest.fixture
+def builder_log(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """`docker_log` for the engine under test: its CLI logs every invocation (`helpers.builder_calls`
+    counts the builds), and the environment chooses that engine."""
+    eut = _under_test(request)
+    env, log = _logging_shim(tmp_path, eut.cli[0])
+    return {**env, **eut.env}, log
 
 
 # Project names the real-engine tests give their throwaway repos; their layers are removed after the run
@@ -128,31 +181,44 @@ def _remove_session_proxies(tmp_path_factory: pytest.TempPathFactory):  # type: 
     """Tests give proxies one-off configs (a random host port): stop the proxies this session's tests
     used, since no later run will share them. Each test's runtime dir records the proxies it used
     (`proxy-<fingerprint>.used`); a proxy another session on this engine started is never touched."""
-    def docker_names(*filters: str) -> set[str]:
-        out = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}", *(f"--filter={f}" for f in filters)],
-                             capture_output=True, text=True, check=False).stdout
-        return set(out.split())
-
-    before = docker_names("label=dev.tsk.kind=proxy")  # the shared ones (the default config's) stay
+    engines = _reachable()
+    before = {n: {c.name for c in e.containers("dev.tsk.kind=proxy")} for n, e in engines.items()}  # these stay
     yield
     base = tmp_path_factory.getbasetemp()
     used = {p.name[len("proxy-"):-len(".used")] for p in base.glob("**/proxy-*.used")}
-    names = sorted(f"tsk-proxy-{fp}" for fp in used
-                   if f"tsk-proxy-{fp}" not in before and not docker_names(f"label=dev.tsk.proxy={fp}"))
-    if names:
-        subprocess.run(["docker", "rm", "-f", *names], capture_output=True, check=False)
-        subprocess.run(["docker", "volume", "rm", *names], capture_output=True, check=False)  # their sockets
+    for name, eng in engines.items():
+        for fp in sorted(used):
+            proxy = f"tsk-proxy-{fp}"
+            with contextlib.suppress(Exception):  # another engine's fingerprint, or gone already
+                if proxy not in before[name] and not eng.containers(f"dev.tsk.proxy={fp}"):
+                    eng.container_remove(proxy)
+                    eng.volume_remove(proxy)  # its sockets
+
+
+def _reachable() -> dict[str, Engine]:
+    """The engines that answer now (a missing one has failed its tests already, saying why)."""
+    from tsk.engine.registry import make_engine
+
+    found = {}
+    for name in ENGINES:
+        eng = make_engine(name, os.environ)
+        with contextlib.suppress(Exception):
+            eng.ping()
+            found[name] = eng
+    return found
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _remove_throwaway_layers():  # type: ignore[no-untyped-def]
     yield
-    try:
-        from tsk.engine.docker_api import DockerEngine
+    for eng in _reachable().values():
+        _remove_throwaway_layers_on(eng)
 
-        eng = DockerEngine()
+
+def _remove_throwaway_layers_on(eng: Engine) -> None:
+    try:
         images = eng.images()
-    except Exception:  # no engine: the docker tests have failed already and said why
+    except Exception:
         return
     doomed = {i.labels.get("dev.tsk.key") for i in images
               if i.labels.get("dev.tsk.kind") == "project" and i.labels.get("dev.tsk.name") in THROWAWAY_PROJECTS}

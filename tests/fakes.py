@@ -34,7 +34,8 @@ class FakeContainer:
 
 
 class FakeEngine:
-    def __init__(self) -> None:
+    def __init__(self, name: str = "docker") -> None:
+        self.name = name
         self.images_by_ref: dict[str, ImageInfo] = {}
         self._made = 0
         self.lookups = 0  # image lookups (image() and find_images() count one each)
@@ -85,6 +86,9 @@ class FakeEngine:
     def ping(self) -> None:
         self._enter("ping")
 
+    def attach_command(self, ident: str) -> list[str]:
+        return [self.name, "start", "--attach", "--interactive", ident]
+
     def image(self, ref: str) -> ImageInfo | None:
         self._enter("image")
         self.lookups += 1
@@ -133,9 +137,9 @@ class FakeEngine:
         on_line("Pushed")
         return self.images_by_ref[ref].size
 
-    def remote_digest(self, ref: str) -> str | None:
+    def remote_has(self, ref: str) -> bool:
         self._registry("inspect", ref)
-        return None if ref not in self.remote else "sha256:" + self.remote[ref].id[-8:]
+        return ref in self.remote
 
     # -- networks and volumes ---------------------------------------------------------------------
     def network_ensure(self, name: str, *, labels: Mapping[str, str]) -> str:

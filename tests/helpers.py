@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from tsk.engine.ports import Engine
 
 T = TypeVar("T")
 
@@ -123,6 +127,33 @@ class Lines:
         self._thread.join(timeout)
         assert not self._thread.is_alive(), "the pipe is still open: something still writes to it"
         self._stream.close()
+
+
+def builder_calls(log: Path) -> int:
+    """How many image builds (`docker buildx build`, `podman build`, `podman --url … build`) a
+    `builder_log` shim recorded."""
+    return sum(1 for line in log.read_text().splitlines() if re.match(r"(--url \S+ )?(buildx )?build\b", line))
+
+
+class EngineUnderTest:
+    """One real engine as the engine-parametrized tests use it: tsk's adapter for it, the environment
+    that makes a tsk process choose it, its own CLI, and a file that only its containers have."""
+
+    def __init__(self, name: str, engine: Engine) -> None:
+        self.name = name
+        self.engine = engine
+        self.env = {"TSK_CONTAINER": name}
+        self.flag = ("--container-engine", name)
+        url = getattr(engine, "url", "")
+        self.cli = ["podman", "--url", url] if name == "podman" else ["docker"]
+        self.marker = "/run/.containerenv" if name == "podman" else "/.dockerenv"
+
+    def run(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """The engine's own CLI."""
+        return subprocess.run([*self.cli, *args], capture_output=True, text=True, check=check, input=input)
+
+    def __repr__(self) -> str:
+        return self.name
 
 
 def buildx_builds(log: Path) -> int:

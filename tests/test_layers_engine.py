@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import buildx_builds, make_repo, run_tsk, trust
+from helpers import builder_calls, buildx_builds, make_repo, run_tsk, trust
 
 pytestmark = pytest.mark.docker
 
@@ -24,42 +24,46 @@ def _project_repo(path: Path, setup: str) -> Path:
     return make_repo(path, {"README.md": "x\n", ".tsk/tsk.toml": f"stack = \"default\"\nagent = \"exec\"\nsetup = '''\n{setup}\n'''\n"})
 
 
-def test_cold_build_then_warm_hit_makes_no_buildkit_call(engine, tmp_path: Path, docker_log, unique_base) -> None:
-    env, log = docker_log
+def test_cold_build_then_warm_hit_makes_no_builder_call(each_engine, tmp_path: Path, builder_log, unique_base) -> None:
+    env, log = builder_log
+    engine = each_engine.engine
     # A chain of its own (a base image with its own id): cold here, whatever the machine has built.
     repo = make_repo(tmp_path / "plain", {"README.md": "x\n", ".tsk/tsk.toml": f'[layers]\nbase_image = "{unique_base}"\n'})
     trust(repo)
     planned = json.loads(run_tsk("layers", "build", "--dry-run", "--json", "--stack", "default", "--agent", "exec",
-                                 cwd=repo).stdout)
+                                 cwd=repo, env=each_engine.env).stdout)
     assert [p["kind"] for p in planned] == ["base", "stack", "agent", "proxy"]
     assert all(engine.image(p["image"]) is None for p in planned)
     try:
-        _cold_then_warm(engine, repo, env, log, planned)
+        _cold_then_warm(each_engine, repo, env, log, planned)
     finally:
         for p in reversed(planned):
             with contextlib.suppress(Exception):
                 engine.remove_image(p["image"])
 
 
-def _cold_then_warm(engine, repo: Path, env: dict[str, str], log: Path, planned: list[dict]) -> None:  # type: ignore[no-untyped-def]
-    cold = _build(repo, "--stack", "default", "--agent", "exec", env=env)
+def _cold_then_warm(each_engine, repo: Path, env: dict[str, str], log: Path, planned: list[dict]) -> None:  # type: ignore[no-untyped-def]
+    engine = each_engine.engine
+    # the flag beats the environment: env says the engine under test, so does the flag
+    cold = _build(repo, "--stack", "default", "--agent", "exec", *each_engine.flag, env=env)
     assert [(r["kind"], r["status"]) for r in cold] == [("base", "built"), ("stack", "built"), ("agent", "built"),
                                                         ("proxy", "built")]
     assert {r["key"] for r in cold} == {p["key"] for p in planned}
     assert all(engine.image(r["image"]) is not None for r in cold)
-    assert buildx_builds(log) == 4
+    assert builder_calls(log) == 4
 
     log.write_text("")
     warm = _build(repo, "--stack", "default", "--agent", "exec", env=env)
     assert {r["status"] for r in warm} == {"hit"}
     assert [r["key"] for r in warm] == [r["key"] for r in cold]
-    assert "buildx" not in log.read_text()  # the warm path never calls the builder, as a whole process
+    assert builder_calls(log) == 0  # the warm path never calls the builder, as a whole process
 
     # and in-process: the hit path makes no builder and one engine lookup per target
     from tsk.context import Context
     from tsk.layers import service
 
-    report = service.build(Context(cwd=repo), service.TargetRequest(repo=str(repo), stacks=("default",), agents=("exec",)))
+    report = service.build(Context(cwd=repo, container_engine=each_engine.name),
+                           service.TargetRequest(repo=str(repo), stacks=("default",), agents=("exec",)))
     assert report.builder_calls == 0 and {r.status for r in report.layers} == {"hit"}
 
     labels = engine.image(cold[2]["image"]).labels

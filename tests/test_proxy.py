@@ -79,3 +79,15 @@ def test_the_task_side_script_listens_for_each_port_and_parses(tmp_path: Path) -
     path = tmp_path / "fw.sh"
     path.write_text(script)
     subprocess.run(["bash", "-n", str(path)], check=True, env=dict(os.environ))
+
+
+def test_each_engine_has_proxies_of_its_own_and_dockers_keep_their_names(tmp_path: Path) -> None:
+    import msgspec
+    import xxhash
+
+    conf, ports, image = "http_port 3128\n", (5432,), "tsk/layer:proxy-x"
+    before = xxhash.xxh3_128_hexdigest(msgspec.json.encode({"conf": conf, "host_ports": [5432], "image": image}))[:16]
+    assert proxy.fingerprint(conf, ports, image) == before  # a running Docker proxy is still found by its name
+    assert proxy.fingerprint(conf, ports, image, "podman") != before
+    podman = proxy.plan_proxy(squid_conf=conf, host_ports=ports, image=image, cache_dir=tmp_path, engine="podman")
+    assert podman.name == f"tsk-proxy-{proxy.fingerprint(conf, ports, image, 'podman')}"

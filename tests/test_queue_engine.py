@@ -37,9 +37,7 @@ def _serve(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _labelled(engine, tid: str) -> list[str]:  # type: ignore[no-untyped-def]
-    vols = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"label=dev.tsk.task={tid}"],
-                          capture_output=True, text=True, check=True).stdout.split()
-    return [c.name for c in engine.containers(f"dev.tsk.task={tid}")] + vols
+    return [c.name for c in engine.containers(f"dev.tsk.task={tid}")] + engine.volumes(f"dev.tsk.task={tid}")
 
 
 def test_three_tasks_on_three_stacks_run_two_at_a_time(repo: Path, engine) -> None:  # type: ignore[no-untyped-def]
@@ -63,19 +61,25 @@ def test_three_tasks_on_three_stacks_run_two_at_a_time(repo: Path, engine) -> No
     assert any(b[0] < a[1] for a, b in itertools.pairwise(spans))
 
 
-def test_task_graphs_merge_conflict_failure_and_one_task_per_agent(repo: Path) -> None:
-    a = _add(repo, "echo a > a.txt")[0]
-    b = _add(repo, "echo b > b.txt")[0]
-    both = _add(repo, "test -f a.txt && test -f b.txt && echo c > c.txt", "--parent", a, "--parent", b)[0]
-    x = _add(repo, "echo x > same.txt")[0]
-    y = _add(repo, "echo y > same.txt")[0]
-    clash = _add(repo, "true", "--parent", x, "--parent", y)[0]
-    bad = _add(repo, "echo partial > p.txt; exit 3")[0]
-    orphan = _add(repo, "echo never > n.txt", "--parent", bad)[0]
-    grandchild = _add(repo, "true", "--parent", orphan)[0]
-    res = run_tsk("add", "-a", "exec,exec", "-p", "echo $RANDOM$$ > twin.txt", cwd=repo)
+def test_task_graphs_merge_conflict_failure_and_one_task_per_agent(repo: Path, tsk_home: Path, each_engine) -> None:  # type: ignore[no-untyped-def]
+    # Queued for the engine under test; the server itself is left to choose Docker: each task runs on the
+    # engine it was queued for.
+    on = each_engine.flag
+    a = _add(repo, f"echo a > a.txt; test -e {each_engine.marker}", *on)[0]
+    b = _add(repo, "echo b > b.txt", *on)[0]
+    both = _add(repo, "test -f a.txt && test -f b.txt && echo c > c.txt", "--parent", a, "--parent", b, *on)[0]
+    x = _add(repo, "echo x > same.txt", *on)[0]
+    y = _add(repo, "echo y > same.txt", *on)[0]
+    clash = _add(repo, "true", "--parent", x, "--parent", y, *on)[0]
+    bad = _add(repo, "echo partial > p.txt; exit 3", *on)[0]
+    orphan = _add(repo, "echo never > n.txt", "--parent", bad, *on)[0]
+    grandchild = _add(repo, "true", "--parent", orphan, *on)[0]
+    res = run_tsk("add", "-a", "exec,exec", "-p", "echo $RANDOM$$ > twin.txt", *on, cwd=repo)
     twins = res.stdout.split()
     assert len(twins) == 2
+    recorded = json.loads((tsk_home / "data" / "tsk" / "tasks" / a / "task.json").read_text())
+    assert recorded["config"]["container_engine"] == each_engine.name
+    assert recorded["config"]["sources"]["container_engine"] == "--container-engine"
     before = git(repo, "for-each-ref") + git(repo, "status", "--porcelain") + (repo / ".git" / "HEAD").read_text()
 
     _serve(repo, "-q", "-w", "2")
@@ -93,6 +97,8 @@ def test_task_graphs_merge_conflict_failure_and_one_task_per_agent(repo: Path) -
     assert tasks[grandchild]["status"] == "FAILED" and f"parent {orphan} failed" in tasks[grandchild]["error"]
     assert [tasks[i]["status"] for i in twins] == ["COMPLETE", "COMPLETE"]
     assert len({tasks[i]["branch"] for i in twins}) == 2
+    assert tasks[a]["status"] == "COMPLETE"  # it found the file only that engine's containers have
+    assert not [t for t in (a, b, both, bad, *twins) if _labelled(each_engine.engine, t)]  # nothing left there
     # the merge wrote no ref of its own and touched neither HEAD nor the working tree
     after = git(repo, "for-each-ref") + git(repo, "status", "--porcelain") + (repo / ".git" / "HEAD").read_text()
     new_refs = [ln for ln in after.splitlines() if ln not in before.splitlines()]

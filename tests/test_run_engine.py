@@ -153,7 +153,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_network_policy_from_inside_the_sandbox(repo: Path, tsk_home: Path) -> None:
+def test_network_policy_from_inside_the_sandbox(repo: Path, tsk_home: Path, each_engine) -> None:  # type: ignore[no-untyped-def]
     port = _free_port()
     server = HTTPServer(("0.0.0.0", port), _Hello)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -173,9 +173,10 @@ def test_network_policy_from_inside_the_sandbox(repo: Path, tsk_home: Path) -> N
         f"check host_port 'curl -fsS --noproxy \"*\" --max-time 10 http://$TSK_PROXY_HOST:{port}/ | grep -q hello'",
         f"check host_port_no_proxy_needed 'curl -fsS --max-time 10 http://$TSK_PROXY_HOST:{port}/ | grep -q hello'",
         "check only_loopback 'test \"$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \")\" = lo'",
+        f"check on_engine 'test -e {each_engine.marker}'",
     ])
     try:
-        task, res = _run(repo, script)
+        task, res = _run(repo, script, env=each_engine.env)
     finally:
         server.shutdown()
         server.server_close()
@@ -184,7 +185,7 @@ def test_network_policy_from_inside_the_sandbox(repo: Path, tsk_home: Path) -> N
     seen = dict(line.split("=", 1) for line in log.split() if "=" in line)
     assert seen == {"allowed": "yes", "https_unlisted": "no", "http_unlisted": "no", "http_unlisted_code": "yes",
                     "direct": "no", "dns": "no", "metadata": "no", "metadata_via_proxy": "no", "host_port": "yes",
-                    "host_port_no_proxy_needed": "yes", "only_loopback": "yes"}
+                    "host_port_no_proxy_needed": "yes", "only_loopback": "yes", "on_engine": "yes"}
 
 
 def test_same_config_shares_a_proxy_and_another_config_gets_its_own(repo: Path, tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]

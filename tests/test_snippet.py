@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from tsk.errors import ConfigError
 from tsk.layers.snippet import context_sources, digest_path, resolve_sources
+from tsk.resources import layers_dir
 
 
 def test_copy_add_and_bind_mount_sources() -> None:
@@ -88,3 +90,17 @@ def test_a_symlink_on_the_way_out_of_the_repository_is_refused(tmp_path: Path) -
         with pytest.raises(ConfigError, match="resolves outside the build context"):
             resolve_sources("project layer `p` (config setup)", [src], {}, repo)
     assert set(resolve_sources("p", ["inside.txt", "alias"], {}, repo)) == {"inside.txt", "alias"}
+
+
+def test_apt_list_caches_are_never_locked_and_always_beside_a_locked_apt_cache() -> None:
+    """buildah (Podman 4.3) keeps a locked cache's lock file inside the cache dir; `apt-get update` deletes
+    unknown files in /var/lib/apt/lists, and the next build that locks it hangs for ever."""
+    runs = 0
+    for f in sorted(layers_dir().glob("*/*.dockerfile")):
+        for run in re.split(r"\n(?=RUN )", f.read_text()):
+            if "target=/var/lib/apt/lists" not in run:
+                continue
+            runs += 1
+            assert "target=/var/lib/apt/lists,sharing=shared" in run, f
+            assert "target=/var/cache/apt,sharing=locked" in run, f
+    assert runs >= 8

@@ -439,7 +439,8 @@ def _reopen_stdio() -> None:
 PRELOAD = (
     "tsk.cli.main", "tsk.cli.app", "tsk.cli.run", "tsk.cli.queue", "tsk.cli.listing", "tsk.cli.render",
     "tsk.cli.layers", "tsk.cli.layers_remote", "tsk.cli.template", "tsk.cli.progress",
-    "tsk.engine.docker_api", "tsk.sandbox.runner", "tsk.sandbox.provision", "tsk.snapshot.take",
+    "tsk.engine.docker_api", "tsk.engine.podman_api", "tsk.engine.registry", "tsk.sandbox.runner",
+    "tsk.sandbox.provision", "tsk.snapshot.take",
     "tsk.snapshot.fetch", "tsk.layers.service", "tsk.layers.store", "tsk.layers.listing", "tsk.layers.why",
     "tsk.queue.db", "tsk.recipes.render", "tsk.recipes.store", "tsk.recipes.prompt", "tsk.config.schema",
     "tsk.config.load", "filelock", "diskcache", "sqlite3",

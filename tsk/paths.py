@@ -27,6 +27,10 @@ class Paths(msgspec.Struct, frozen=True, kw_only=True):
     def layer_index(self) -> Path:
         return self.cache / "layers"
 
+    def layer_index_of(self, engine: str) -> Path:
+        """Each engine has its own images, so its own index (what was built, when each was last used)."""
+        return self.layer_index if engine == "docker" else self.cache / f"layers-{engine}"
+
     @property
     def locks(self) -> Path:
         return self.runtime / "locks"

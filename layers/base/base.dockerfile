@@ -8,8 +8,11 @@ ENV DEBIAN_FRONTEND=noninteractive \
 
 # Keep images lean: packages installed from here on (in every layer) skip docs,
 # man pages and translations (copyright files are kept).
+# apt's lists cache is `shared`: the locked apt cache mount beside it already keeps one
+# build at a time in both, and a locked one there would hang Podman's next build
+# (buildah keeps its lock file inside the cache dir, and `apt-get update` deletes it).
 RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=shared \
     rm -f /etc/apt/apt.conf.d/docker-clean \
     && printf '%s\n' \
         'path-exclude=/usr/share/doc/*' \

@@ -8,8 +8,11 @@
 # socat serves them Squid and the project's host_ports on unix sockets in
 # /run/tsk-proxy, a volume that starts as a copy of the dir made here (owned by
 # `proxy`, so the listeners can create their sockets).
+# apt's lists cache is `shared`: the locked apt cache mount beside it already keeps one
+# build at a time in both, and a locked one there would hang Podman's next build
+# (buildah keeps its lock file inside the cache dir, and `apt-get update` deletes it).
 RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=shared \
     rm -f /etc/apt/apt.conf.d/docker-clean \
     && printf '%s\n' \
         'path-exclude=/usr/share/doc/*' \

@@ -1,8 +1,11 @@
 # tsk stack "go": Debian's Go toolchain. GOPATH and GOCACHE live under /opt/go,
 # which any uid may write (sticky, like /tmp). GOTOOLCHAIN=local: never try to
 # download another toolchain.
+# apt's lists cache is `shared`: the locked apt cache mount beside it already keeps one
+# build at a time in both, and a locked one there would hang Podman's next build
+# (buildah keeps its lock file inside the cache dir, and `apt-get update` deletes it).
 RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=shared \
     apt-get update \
     && apt-get install -y --no-install-recommends golang-go \
     && mkdir -p /opt/go \

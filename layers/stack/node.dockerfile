@@ -4,8 +4,11 @@ ARG PNPM_VERSION=12.21.0
 ARG YARN_VERSION=1.22.22
 ARG TYPESCRIPT_VERSION=7.0.2
 
+# apt's lists cache is `shared`: the locked apt cache mount beside it already keeps one
+# build at a time in both, and a locked one there would hang Podman's next build
+# (buildah keeps its lock file inside the cache dir, and `apt-get update` deletes it).
 RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=shared \
     apt-get update \
     && apt-get install -y --no-install-recommends nodejs npm
 

@@ -6,8 +6,11 @@ ARG PYTEST_VERSION=9.2.0
 ARG RUFF_VERSION=0.17.6
 ARG MYPY_VERSION=2.4.1
 
+# apt's lists cache is `shared`: the locked apt cache mount beside it already keeps one
+# build at a time in both, and a locked one there would hang Podman's next build
+# (buildah keeps its lock file inside the cache dir, and `apt-get update` deletes it).
 RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=shared \
     apt-get update \
     && apt-get install -y --no-install-recommends \
         python3-venv python3-pip python3-dev python-is-python3

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from cyclopts import Parameter
 
+from tsk.cli.engine_opt import EngineOpt
 from tsk.cli.render import ago, console, emit_json, human_bytes
 from tsk.context import Context
 from tsk.layers.service import TargetRequest
@@ -47,13 +48,14 @@ def build(
         negative=(), help="Then push every layer the registry lacks (the CI prewarm).")] = False,
     registry: Registry = None,
     json: Json = False,
+    container_engine: EngineOpt = None,
 ) -> int:
     """Build the layers `tsk run` in this repo would use, plus the proxy image; only missing ones.
 
     With a registry configured, a missing layer is pulled by its key when the registry has it."""
     from tsk.layers import service
 
-    ctx = Context()
+    ctx = Context(container_engine=container_engine)
     req = _request(repo, project, stack, agent, all_stacks)
     if dry_run:
         planned = service.dry_run(ctx, req)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from cyclopts import Parameter
 
+from tsk.cli.engine_opt import EngineOpt
 from tsk.cli.render import emit_json
 from tsk.cli.run import (
     AgentOpt,
@@ -76,13 +77,14 @@ def add(
     validate: ValidateOpt = None,
     model: ModelOpt = None,
     json: JsonOpt = False,
+    container_engine: EngineOpt = None,
 ) -> int:
     """Queue a task for the server (the repo is snapshotted now); `-a a,b` queues one task per agent."""
     from tsk.queue.control import add as add_tasks
     from tsk.queue.server import server_running
     from tsk.sandbox.runner import RunRequest
 
-    ctx = Context()
+    ctx = Context(container_engine=container_engine)
     repo_dir = ctx.find_repo(None if repo is None else Path(repo))
     instructions = build_instructions(ctx, repo_dir, type, prompt, prompt_file, edit)
     agents = tuple(a.strip() for a in agent.split(",") if a.strip()) if agent else ()

@@ -10,6 +10,7 @@ from typing import Annotated
 from cyclopts import Parameter
 
 from tsk import interrupt
+from tsk.cli.engine_opt import EngineOpt
 from tsk.cli.render import emit_json
 from tsk.context import Context
 from tsk.tasks.options import TaskOptions
@@ -122,6 +123,7 @@ def run(
     validate: ValidateOpt = None,
     model: ModelOpt = None,
     json: JsonOpt = False,
+    container_engine: EngineOpt = None,
 ) -> int:
     """Run one task now in a sandbox; its work comes back as branch tsk/<type>/<name>/<id>.
 
@@ -131,7 +133,7 @@ def run(
     from tsk.sandbox.runner import RunRequest, run_task
 
     interrupt.install("tsk run")  # SIGTERM and SIGHUP cancel the task as Ctrl-C does, keeping its work
-    ctx = Context()
+    ctx = Context(container_engine=container_engine)
     ctx.warm_engine()
     repo_dir = ctx.find_repo(None if repo is None else Path(repo))
     instructions = build_instructions(ctx, repo_dir, type, prompt, prompt_file, edit)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from tsk import interrupt
+from tsk.cli.engine_opt import EngineOpt
 from tsk.cli.run import AgentOpt, BranchOpt, NameOpt, NoIsolation, ProjectOpt, RepoOpt, StackOpt, SudoOpt, TerminalRun
 from tsk.context import Context
 from tsk.errors import UsageError
@@ -22,6 +23,7 @@ def shell(
     branch: BranchOpt = None,
     no_network_isolation: NoIsolation = False,
     sudo: SudoOpt = False,
+    container_engine: EngineOpt = None,
 ) -> int:
     """Open a shell in a task sandbox (agent installed, not started); on exit the work comes back as a branch."""
     from tsk.queue.stores import open_store
@@ -31,7 +33,7 @@ def shell(
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("tsk shell needs a terminal", hint="run it from an interactive terminal, or use tsk run")
     interrupt.install("tsk shell")  # a closed terminal (SIGHUP) or SIGTERM ends the task, keeping its work
-    ctx = Context()
+    ctx = Context(container_engine=container_engine)
     repo_dir = ctx.find_repo(None if repo is None else Path(repo))
     req = RunRequest(instructions="(interactive shell)\n", type="shell", name=name or "shell", repo=str(repo_dir),
                      project=project, agent=agent, stack=stack, from_branch=branch,

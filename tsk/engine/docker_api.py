@@ -1,4 +1,6 @@
-"""The one module that talks to the container engine, through the docker SDK (the Engine API).
+"""The one module that talks to the container engine, through the docker SDK (the Engine API): dockerd, or
+Podman's Docker-compatible service (tsk/engine/podman_api.py adapts this class where Podman answers
+differently).
 
 Everything else uses the `Engine` protocol in tsk/engine/ports.py, so planners, the store and the runner
 can be tested with a fake. The SDK's typed errors become TskError subclasses here, never by message:
@@ -14,41 +16,82 @@ from typing import Any
 import docker
 import docker.errors
 
+from tsk.engine import choice
 from tsk.engine.ports import LABEL_KEY, ContainerInfo, ContainerState, ImageInfo, Pulled
 from tsk.engine.spec import ContainerSpec
 from tsk.errors import EngineError, EngineNotFound, EngineUnavailable, ImageMissing, RegistryError
 
-
-def _engine_hint() -> str:
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    return (
-        f"is dockerd running and reachable at {host}? Start it with `scripts/engine` (as root), "
-        "or point DOCKER_HOST at a running engine"
-    )
+TIMEOUT = 120  # seconds for one API call (a stop waits up to its own timeout on top)
 
 
 class DockerEngine:
     """Engine API client. Connects lazily on first use, so building the object costs nothing."""
 
-    def __init__(self) -> None:
+    name = "docker"
+    cli = "docker"  # the engine's own command line: terminal attach (`tsk shell`) and hints
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = dict(os.environ if environ is None else environ)
         self._client: Any = None
+
+    @property
+    def url(self) -> str:
+        return choice.docker_url(self.environ)
+
+    def hint(self) -> str:
+        return (f"is dockerd running and reachable at {self.url}? Start it with `scripts/engine` (as root), "
+                "or point DOCKER_HOST at a running engine")
 
     @property
     def client(self) -> Any:
         if self._client is None:
             try:
-                self._client = docker.from_env(timeout=120)
-            except docker.errors.DockerException as exc:
-                raise EngineUnavailable(
-                    f"cannot reach the container engine: {exc}", hint=_engine_hint()
-                ) from exc
+                self._client = self._connect()
+            except (docker.errors.DockerException, OSError) as exc:  # requests' ConnectionError is an OSError
+                raise EngineUnavailable(f"cannot reach the container engine: {exc}", hint=self.hint()) from exc
         return self._client
+
+    def _connect(self) -> Any:
+        return docker.from_env(timeout=TIMEOUT, environment=self.environ)
+
+    def _connect_to(self, url: str, api_version: str) -> Any:
+        """A client of `url` speaking `api_version`: no version call to learn it."""
+        return docker.DockerClient(base_url=url, timeout=TIMEOUT, version=api_version)
+
+    @staticmethod
+    def _ping_headers(client: Any) -> Mapping[str, str]:
+        """GET /_ping's headers: who answers (the SDK's ping keeps only the body)."""
+        res = client.api._get(client.api._url("/_ping"))
+        client.api._raise_for_status(res)
+        return res.headers  # type: ignore[no-any-return]  # requests: case-insensitive
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except BaseException as exc:
-            raise _mapped(exc) from exc
+            raise self._mapped(exc) from exc
+
+    def _mapped(self, exc: BaseException) -> BaseException:
+        mapped = _mapped(exc)
+        if isinstance(mapped, EngineUnavailable):
+            mapped.hint = self.hint()
+        return mapped
+
+    def _get_json(self, path: str, *args: str) -> tuple[int, Any]:
+        """A GET of an endpoint the SDK has no method for (`path` formatted with url-quoted `args`, under
+        the API version): its status and decoded body, without raising for a status."""
+        api = self.client.api
+        res = self._call(api._get, api._url(path, *args))
+        try:
+            body = res.json()
+        except ValueError:
+            body = None
+        return res.status_code, body
+
+    def attach_command(self, ident: str) -> list[str]:
+        """The CLI that attaches the user's terminal to a created container and starts it: the CLI owns
+        terminal handling (raw mode, resize on SIGWINCH)."""
+        return ["docker", "start", "--attach", "--interactive", ident]
 
     def ping(self) -> None:
         self._call(self.client.ping)
@@ -59,7 +102,7 @@ class DockerEngine:
             raw = self._call(self.client.api.inspect_image, ref)
         except EngineNotFound:
             return None
-        return _image_info(raw)
+        return self._image_info(raw)
 
     def find_images(self, refs: Sequence[str]) -> dict[str, ImageInfo]:
         """One GET /images/json filtered by every ref (the engine ORs them); a ref the listing does not
@@ -68,7 +111,7 @@ class DockerEngine:
         raws = self._call(self.client.api.images, filters={"reference": wanted})
         found: dict[str, ImageInfo] = {}
         for r in raws:
-            info = _listed(r)
+            info = self._listed(r)
             for ref in wanted:
                 if ref in info.tags:
                     found[ref] = info
@@ -79,7 +122,24 @@ class DockerEngine:
 
     def images(self, label: str = LABEL_KEY) -> list[ImageInfo]:
         raws = self._call(self.client.api.images, filters={"label": label})
-        return [_listed(r) for r in raws]
+        return [self._listed(r) for r in raws]
+
+    def _tags(self, tags: Iterable[str]) -> tuple[str, ...]:
+        return tuple(t for t in tags if t != "<none>:<none>")
+
+    def _listed(self, r: dict[str, Any]) -> ImageInfo:
+        return ImageInfo(
+            id=r["Id"], tags=self._tags(r.get("RepoTags") or ()), size=int(r.get("Size") or 0),
+            created=float(r.get("Created") or 0), labels=dict(r.get("Labels") or {}), parent_id=r.get("ParentId") or "",
+        )
+
+    def _image_info(self, raw: dict[str, Any]) -> ImageInfo:
+        cfg = raw.get("Config") or {}
+        return ImageInfo(
+            id=raw["Id"], tags=self._tags(raw.get("RepoTags") or ()), size=int(raw.get("Size") or 0),
+            created=_parse_time(raw.get("Created") or ""), labels=dict(cfg.get("Labels") or {}),
+            parent_id=raw.get("Parent") or "",
+        )
 
     def remove_image(self, ref: str) -> None:
         with contextlib.suppress(EngineNotFound):
@@ -102,29 +162,55 @@ class DockerEngine:
         except EngineError as exc:
             cause = exc.__cause__
             reason = getattr(cause, "explanation", None) or str(cause or exc)
-            raise _registry_error(ref, str(reason)) from exc
+            raise self._registry_error(ref, str(reason)) from exc
+
+    def _registry_error(self, ref: str, reason: str) -> RegistryError:
+        host = ref.split("/", 1)[0]
+        return RegistryError(
+            f"registry {host}: {reason}", reason=reason,
+            hint=f"check that {host} is reachable and that `{self.cli} login {host}` has credentials for it",
+        )
 
     def pull(self, ref: str, on_line: Callable[[str], None]) -> Pulled | None:
         try:  # the SDK splits `host:port/path:tag` itself
             stream = self._registry_call(ref, self.client.api.pull, ref, stream=True, decode=True)
-            moved = _follow(ref, stream, on_line, "Downloading")
+            moved = self._follow(ref, stream, on_line, "Downloading")
         except EngineNotFound:
             return None
         info = self.image(ref)
         if info is None:
-            raise _registry_error(ref, "the pull finished but the engine has no such image")
+            raise self._registry_error(ref, "the pull finished but the engine has no such image")
         return Pulled(image=info, bytes=moved)
 
     def push(self, ref: str, on_line: Callable[[str], None]) -> int:
         stream = self._registry_call(ref, self.client.api.push, ref, stream=True, decode=True)
-        return _follow(ref, stream, on_line, "Pushing")
+        return self._follow(ref, stream, on_line, "Pushing")
 
-    def remote_digest(self, ref: str) -> str | None:
-        try:
-            raw = self._registry_call(ref, self.client.api.inspect_distribution, ref)
+    def remote_has(self, ref: str) -> bool:
+        try:  # the manifest's descriptor only: nothing is downloaded
+            self._registry_call(ref, self.client.api.inspect_distribution, ref)
         except EngineNotFound:
-            return None
-        return str((raw.get("Descriptor") or {}).get("digest") or "") or None
+            return False
+        return True
+
+    def _follow(self, ref: str, stream: Iterable[dict[str, Any]], on_line: Callable[[str], None], moving: str) -> int:
+        """Relay a pull or push progress stream; raise on an error in it; return the bytes moved, counting
+        each blob once at the largest total the engine reported for it."""
+        totals: dict[str, int] = {}
+        try:
+            for item in stream:
+                if item.get("error") or item.get("errorDetail"):
+                    detail = item.get("errorDetail") or {}
+                    raise self._registry_error(ref, str(detail.get("message") or item.get("error")))
+                blob, status = item.get("id", ""), item.get("status", "")
+                if status == moving and blob:
+                    total = int((item.get("progressDetail") or {}).get("total") or 0)
+                    totals[blob] = max(totals.get(blob, 0), total)
+                if status:
+                    on_line(" ".join(x for x in (f"{blob}:" if blob else "", status, item.get("progress", "")) if x))
+        except docker.errors.APIError as exc:
+            raise self._registry_error(ref, str(exc.explanation or exc)) from exc
+        return sum(totals.values())
 
     # -- networks ---------------------------------------------------------------------------------
 
@@ -175,8 +261,8 @@ class DockerEngine:
         if spec.log_max_bytes:
             from docker.types import LogConfig
 
-            kwargs["log_config"] = LogConfig(type="json-file", config={"max-size": str(spec.log_max_bytes // 2),
-                                                                        "max-file": "2"})
+            kwargs["log_config"] = LogConfig(type="json-file", config=self._log_options(spec.log_max_bytes))
+        self._adapt_host_config(spec, kwargs)
         host_config = self._call(self.client.api.create_host_config, **kwargs)
         try:
             made = self._call(
@@ -192,6 +278,21 @@ class DockerEngine:
             raise
         return str(made["Id"])
 
+    def _log_options(self, max_bytes: int) -> dict[str, str]:
+        """json-file keeps `max-file` files of `max-size` each: the bound is their sum."""
+        return {"max-size": str(max_bytes // 2), "max-file": "2"}
+
+    def _adapt_host_config(self, spec: ContainerSpec, kwargs: dict[str, Any]) -> None:
+        """Where an engine needs the host config said otherwise (Podman); dockerd takes it as it is."""
+
+    def network_gateway(self, name: str) -> str | None:
+        """The gateway address of a network: how its containers reach the host."""
+        raw = self._call(self.client.api.inspect_network, name)
+        for cfg in (raw.get("IPAM") or {}).get("Config") or []:
+            if cfg.get("Gateway"):
+                return str(cfg["Gateway"])
+        return None
+
     def container_start(self, ident: str) -> None:
         self._call(self.client.api.start, ident)
 
@@ -201,7 +302,7 @@ class DockerEngine:
         try:
             yield from stream
         except (docker.errors.DockerException, OSError) as exc:
-            raise _mapped(exc) from exc
+            raise self._mapped(exc) from exc
 
     def container_wait(self, ident: str) -> int:
         return int(self._call(self.client.api.wait, ident).get("StatusCode", 1))
@@ -242,53 +343,8 @@ def _mapped(exc: BaseException) -> BaseException:
     if isinstance(exc, docker.errors.APIError):
         return EngineError(f"the engine refused the request: {exc.explanation or exc}")
     if isinstance(exc, docker.errors.DockerException | OSError):  # requests' ConnectionError is an OSError
-        return EngineUnavailable(f"cannot reach the container engine: {exc}", hint=_engine_hint())
+        return EngineUnavailable(f"cannot reach the container engine: {exc}")
     return exc
-
-
-def _listed(r: dict[str, Any]) -> ImageInfo:
-    return ImageInfo(
-        id=r["Id"], tags=tuple(t for t in (r.get("RepoTags") or []) if t != "<none>:<none>"),
-        size=int(r.get("Size") or 0), created=float(r.get("Created") or 0),
-        labels=dict(r.get("Labels") or {}), parent_id=r.get("ParentId") or "",
-    )
-
-
-def _registry_error(ref: str, reason: str) -> RegistryError:
-    host = ref.split("/", 1)[0]
-    return RegistryError(
-        f"registry {host}: {reason}", reason=reason,
-        hint=f"check that {host} is reachable and that `docker login {host}` has credentials for it",
-    )
-
-
-def _follow(ref: str, stream: Iterable[dict[str, Any]], on_line: Callable[[str], None], moving: str) -> int:
-    """Relay a pull or push progress stream; raise on an error in it; return the bytes moved, counting each
-    blob once at the largest total the engine reported for it."""
-    totals: dict[str, int] = {}
-    try:
-        for item in stream:
-            if item.get("error") or item.get("errorDetail"):
-                detail = item.get("errorDetail") or {}
-                raise _registry_error(ref, str(detail.get("message") or item.get("error")))
-            blob, status = item.get("id", ""), item.get("status", "")
-            if status == moving and blob:
-                total = int((item.get("progressDetail") or {}).get("total") or 0)
-                totals[blob] = max(totals.get(blob, 0), total)
-            if status:
-                on_line(" ".join(x for x in (f"{blob}:" if blob else "", status, item.get("progress", "")) if x))
-    except docker.errors.APIError as exc:
-        raise _registry_error(ref, str(exc.explanation or exc)) from exc
-    return sum(totals.values())
-
-
-def _image_info(raw: dict[str, Any]) -> ImageInfo:
-    cfg = raw.get("Config") or {}
-    created = raw.get("Created") or ""
-    return ImageInfo(
-        id=raw["Id"], tags=tuple(raw.get("RepoTags") or ()), size=int(raw.get("Size") or 0),
-        created=_parse_time(created), labels=dict(cfg.get("Labels") or {}), parent_id=raw.get("Parent") or "",
-    )
 
 
 def _parse_time(value: str | float) -> float:

@@ -1,6 +1,7 @@
 """The typed protocols every caller uses to reach the container engine and the image builder, and the
-plain data they exchange. tsk/engine/docker_api.py and tsk/engine/buildx.py implement them; tests use
-one fake (tests/fakes.py) type-checked against the same protocols."""
+plain data they exchange. tsk/engine/docker_api.py (dockerd; Podman through tsk/engine/podman_api.py)
+and tsk/engine/buildx.py implement them; tests use one fake (tests/fakes.py) type-checked against the
+same protocols."""
 
 from __future__ import annotations
 
@@ -49,7 +50,13 @@ class Engine(Protocol):
     EngineUnavailable when it cannot be reached, EngineError when it refuses, ImageMissing when a
     container is created from an image it no longer has, RegistryError for registry trouble."""
 
+    name: str  # "docker" or "podman": what a task records, so it runs where it was made
+
     def ping(self) -> None: ...
+
+    def attach_command(self, ident: str) -> list[str]:
+        """The argv that starts a created container with the user's terminal attached (`tsk shell`)."""
+        ...
 
     # -- images -----------------------------------------------------------------------------------
     def image(self, ref: str) -> ImageInfo | None:
@@ -76,8 +83,9 @@ class Engine(Protocol):
         """Push a local tag; returns the bytes uploaded. RegistryError when the push fails."""
         ...
 
-    def remote_digest(self, ref: str) -> str | None:
-        """The manifest digest the registry has for `ref` (no download), None when it has none."""
+    def remote_has(self, ref: str) -> bool:
+        """Whether the registry has a manifest for `ref` (nothing is downloaded); RegistryError when it
+        cannot be asked."""
         ...
 
     # -- networks and volumes ---------------------------------------------------------------------

@@ -85,7 +85,7 @@ class Remote:
         return got
 
     def has(self, layer: Layer) -> bool:
-        return self.engine.remote_digest(self.ref(layer)) is not None
+        return self.engine.remote_has(self.ref(layer))
 
     def push(self, layer: Layer, on_line: Callable[[str], None]) -> int:
         """Push a local layer under its remote name; returns the bytes the engine reported uploading."""

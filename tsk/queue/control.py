@@ -224,11 +224,12 @@ def cancel(ctx: Context, refs: list[str], reason: str = "cancelled by tsk cancel
                     assert task is not None
             if task.status == "RUNNING":
                 store.request_cancel(tid, reason)
+                engine = ctx.on_engine(model.engine_of(task)).engine
                 if owner_alive(store.owner(tid)):
-                    stop_task(ctx.engine, tid)
+                    stop_task(engine, tid)
                     out.append(Outcome(id=tid, action="cancel requested; its sandbox was stopped"))
                 else:  # nobody is running it: end it here
-                    remove_task_objects(ctx.engine, tid)
+                    remove_task_objects(engine, tid)
                     task.error, task.finished = reason, time.time()
                     with contextlib.suppress(Conflict):
                         store.transition(tid, "CANCELLED", reason + " (its process was gone)", task=task,
@@ -385,7 +386,7 @@ def remove(ctx: Context, store: TaskStore, tid: str) -> None:
 
     task = store.get(tid)
     if task is not None and task.status == "RUNNING":
-        remove_task_objects(ctx.engine, tid)
+        remove_task_objects(ctx.on_engine(model.engine_of(task)).engine, tid)
     store.delete(tid)
     remove_tree(model.task_dir(ctx.paths.data, tid))
 

@@ -60,17 +60,23 @@ def recover(ctx: Context, store: TaskStore) -> RecoveryReport:
     """Tasks left RUNNING by a process that is gone (a crashed server, a killed `tsk run`): requeued if
     their sandbox never started; otherwise their partial work is fetched when it can be and the attempt
     ends as `infra`, after which the remediation ladder decides (another attempt from that work, queued;
-    or FAILED with the reason). Then every engine object of a task of ours that is not running is removed."""
+    or FAILED with the reason). Then every engine object of a task of ours that is not running is removed:
+    on this context's engine, and on the engine of each task recovered (each task runs on the engine it
+    was made for)."""
     from tsk.sandbox import ladder
     from tsk.sandbox.runner import fetch_work, record_end, tally
     from tsk.tasks.model import Attempt
 
-    engine = ctx.engine
     report = RecoveryReport()
+    engines = {ctx.engine_name: ctx.engine}
     for task in store.tasks(statuses=("RUNNING",)):
         owner = store.owner(task.id)
         if owner_alive(owner):
             continue
+        name = model.engine_of(task)
+        if name not in engines:
+            engines[name] = ctx.on_engine(name).engine
+        engine = engines[name]
         pid = (owner or "?").partition(":")[0]
         tdir = model.task_dir(ctx.paths.data, task.id)
         if task.started is None:
@@ -105,7 +111,8 @@ def recover(ctx: Context, store: TaskStore) -> RecoveryReport:
         task.finished, task.status, task.error = time.time(), "FAILED", step.why
         record_end(store, task, tdir)
         report.failed.append(task.id)
-    report.removed += remove_leftovers(engine, store)
+    for engine in engines.values():
+        report.removed += remove_leftovers(engine, store)
     return report
 
 

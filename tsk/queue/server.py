@@ -26,6 +26,7 @@ from tsk.holds import hold
 from tsk.notify import task_ended
 from tsk.queue import control
 from tsk.queue.stores import open_store
+from tsk.tasks import model
 from tsk.tasks.model import Task
 from tsk.tasks.owner import owner_id
 from tsk.tasks.store import ENDED, Conflict, TaskStore
@@ -201,11 +202,12 @@ class Server:
         if not running:
             return
         self.events.note(f"shutting down: cancelling {len(running)} running task(s); their work so far comes back")
-        engine = self.ctx.engine
         for tid in running:
             store.request_cancel(tid, self._stop_reason)
+            task = store.get(tid)
             with contextlib.suppress(TskError):
-                stop_task(engine, tid, timeout=10)
+                if task is not None:
+                    stop_task(self.ctx.on_engine(model.engine_of(task)).engine, tid, timeout=10)
         for worker in running.values():
             worker.join(timeout=180)
 
@@ -216,7 +218,6 @@ class Server:
         from tsk.sandbox.runner import execute
         from tsk.snapshot import merge as parents
         from tsk.snapshot.take import take_snapshot
-        from tsk.tasks import model
 
         ctx = Context(environ=self.ctx.environ, cwd=self.ctx.cwd)
         store = open_store(ctx)

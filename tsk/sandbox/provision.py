@@ -168,7 +168,7 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool,
     pplan: ProxyPlan | None = None
     if task.network_isolation:
         pplan = plan_proxy(squid_conf=cfg.squid_conf, host_ports=tuple(cfg.host_ports), image=proxy_image,
-                           cache_dir=ctx.cache_dir)
+                           cache_dir=ctx.cache_dir, engine=ctx.engine.name)
     with timed(task, "container_create", ui):
         host = host_facts(repo)
         made.credentials = agent.credential_files(Path(host.home), ctx.environ)

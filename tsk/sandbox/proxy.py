@@ -47,14 +47,20 @@ class ProxyPlan(msgspec.Struct, frozen=True, kw_only=True):
     host_ports: tuple[int, ...]
 
 
-def fingerprint(conf: str, host_ports: tuple[int, ...], image: str) -> str:
-    payload = msgspec.json.encode({"conf": conf, "host_ports": sorted(host_ports), "image": image})
-    return xxhash.xxh3_128_hexdigest(payload)[:16]
+def fingerprint(conf: str, host_ports: tuple[int, ...], image: str, engine: str = "docker") -> str:
+    """Each engine runs its own proxies (its tasks cannot mount another engine's socket volume), so the
+    engine is part of the fingerprint: names, locks and idle records never mix. Docker's fingerprints
+    stay what they were before the engine was a choice."""
+    fields: dict[str, object] = {"conf": conf, "host_ports": sorted(host_ports), "image": image}
+    if engine != "docker":
+        fields["engine"] = engine
+    return xxhash.xxh3_128_hexdigest(msgspec.json.encode(fields))[:16]
 
 
-def plan_proxy(*, squid_conf: str | None, host_ports: tuple[int, ...], image: str, cache_dir: Path) -> ProxyPlan:
+def plan_proxy(*, squid_conf: str | None, host_ports: tuple[int, ...], image: str, cache_dir: Path,
+               engine: str = "docker") -> ProxyPlan:
     conf = squid_conf if squid_conf is not None else (layers_dir() / "proxy" / "squid.conf").read_text()
-    fp = fingerprint(conf, host_ports, image)
+    fp = fingerprint(conf, host_ports, image, engine)
     path = cache_dir / "proxy" / fp / "squid.conf"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -117,9 +117,11 @@ def execute(ctx: Context, task: Task, ui: RunEvents, store: RunStore, *, raise_s
     ladder says (tsk/sandbox/ladder.py), to its end, or to BLOCKED when its agent's API said "not now"
     (in the `foreground` of `tsk run`, a back-off is waited out here instead). A cancel request in the
     store (`tsk cancel`, a server shutting down) stops the container; its partial work still comes back.
-    The task's result is its last attempt's."""
+    The task's result is its last attempt's. It runs on the engine it was made for (`tsk add
+    --container-engine podman` runs on Podman whichever engine the server has)."""
     from tsk.sandbox.attempt import run_attempt
 
+    ctx = ctx.on_engine(model.engine_of(task))
     tdir = model.task_dir(ctx.paths.data, task.id)
     attempts = store.attempts(task.id)  # earlier ones: a task blocked, or recovered after a crash
     carry_on = bool(attempts) and attempts[-1].failure_class in ladder.CONTINUE | {"infra"}

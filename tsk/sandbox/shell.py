@@ -42,7 +42,7 @@ def shell_task(ctx: Context, req: RunRequest, ui: RunEvents, store: RunStore) ->
         with timed(task, "shell", ui):
             try:
                 # The docker CLI owns terminal handling (raw mode, resize on SIGWINCH) for an attached tty.
-                code = proc.interactive(["docker", "start", "--attach", "--interactive", p.container])
+                code = proc.interactive(ctx.engine.attach_command(p.container))
             except KeyboardInterrupt as exc:  # SIGHUP (the terminal closed) or SIGTERM: stop, keep the work
                 stopped = interrupt.reason_of(exc)
                 with interrupt.deferred():

@@ -108,6 +108,12 @@ class Attempt(msgspec.Struct, kw_only=True):
     timings: dict[str, float] = {}
 
 
+def engine_of(task: Task) -> str:
+    """The engine the task was made for, as its config records it (it runs there, whichever engine the
+    server or command that picks it up would choose). Tasks recorded before the choice existed: Docker."""
+    return str(task.config.get("container_engine") or "docker")
+
+
 def new_id() -> str:
     """Sortable by creation time, unique without coordination: base-36 seconds + random hex."""
     return f"{_b36(int(time.time()))}{secrets.token_hex(3)}"
