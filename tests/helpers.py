@@ -159,3 +159,54 @@ class EngineUnderTest:
 def buildx_builds(log: Path) -> int:
     """How many `docker buildx build` calls a `docker_log` shim recorded."""
     return sum(1 for line in log.read_text().splitlines() if line.startswith("buildx build"))
+
+
+class GitHubServer:
+    """A local HTTP server in GitHub's place: it answers what `answers` says for (method, path), 404
+    otherwise, and records every request (method, path, lowercased headers, JSON body)."""
+
+    def __init__(self) -> None:
+        import json
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[dict[str, object]] = []
+        self.answers: dict[tuple[str, str], tuple[int, object]] = {}
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                fake.requests.append({"method": self.command, "path": self.path,
+                                      "headers": {k.lower(): v for k, v in self.headers.items()},
+                                      "body": json.loads(body) if body else None})
+                status, payload = fake.answers.get((self.command, self.path), (404, {"message": "Not Found"}))
+                if status in (301, 302, 307):
+                    self.send_response(status)
+                    self.send_header("Location", str(payload))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+
+    def __enter__(self) -> GitHubServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

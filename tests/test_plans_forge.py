@@ -3,15 +3,12 @@ the token's sources; remote URLs; and the pull request body."""
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import GitHubServer
 
 from tsk.plans import forge
 from tsk.plans.forge import GitHub, RepoRef
@@ -21,43 +18,7 @@ from tsk.plans.pulls import Attempt, Validation, pr_body, pr_title
 TOKEN = "ghp_test_secret_value_123"
 
 
-class FakeGitHub:
-    """Answers POST /repos/o/r/pulls, GET /repos/o/r/pulls/N and GET /repos/o/r/issues/N under /api/v3."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.answers: dict[tuple[str, str], tuple[int, object]] = {}
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                fake.requests.append({"method": self.command, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                                      "body": json.loads(body) if body else None})
-                status, payload = fake.answers.get((self.command, self.path), (404, {"message": "Not Found"}))
-                if status in (301, 302, 307):
-                    self.send_response(status)
-                    self.send_header("Location", str(payload))
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _answer
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-
+class FakeGitHub(GitHubServer):
     def client(self, token: str | None = TOKEN) -> GitHub:
         return GitHub(RepoRef(host="ghe.example.com", owner="o", name="r"), token=token, api=f"{self.url}/api/v3",
                       timeout=10)
@@ -67,11 +28,8 @@ class FakeGitHub:
 def gh(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
-    fake = FakeGitHub()
-    fake.thread.start()
-    yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
+    with FakeGitHub() as fake:
+        yield fake
 
 
 PULL = {"number": 7, "html_url": "https://ghe.example.com/o/r/pull/7", "state": "open", "title": "Add /orders",

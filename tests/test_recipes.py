@@ -86,6 +86,17 @@ def test_plan_asks_for_a_committed_document_not_code() -> None:
     assert "Do not implement" in text and "plans/" in text and "Commit the plan" in text
 
 
+def test_the_plan_recipes_task_graph_example_is_a_plan_tsk_reads() -> None:
+    # the agent copies the example's shape: it must be a task graph `tsk plan apply --from-task` accepts
+    from tsk.plans.spec import parse
+
+    text = render_task("plan", PROMPT, dirs()).instructions
+    example = text.split("```json", 1)[1].split("```", 1)[0]
+    plan = parse(example, file="recipes/plan.md")
+    assert ".tsk/plan.json" in text and plan.format == "graph"
+    assert [t.id for t in plan.tasks] == ["api", "ui"] and plan.task("ui").depends_on == ("api",)
+
+
 # --- rendering ------------------------------------------------------------------------------------
 
 

@@ -98,7 +98,8 @@ _LIST_ORDER = ("CASE status WHEN 'RUNNING' THEN 0 WHEN 'BLOCKED' THEN 1 WHEN 'QU
 _LIST_SQL = ("SELECT id, name, type, status, agent, stack, project, repo, source_commit, from_branch, result_branch, "
              "created, started, finished, error, blocked, attempts, max_attempts, failure_class, cost_usd, turns, "
              "scope, plan, "
-             "(SELECT group_concat(parent, ',') FROM parents WHERE child = tasks.id) "
+             "(SELECT group_concat(parent, ',') FROM "  # in the order given (3.40 has no ORDER BY in aggregates)
+             "(SELECT parent FROM parents WHERE child = tasks.id ORDER BY rowid)) "
              "FROM tasks ORDER BY " + _LIST_ORDER)
 
 

@@ -239,7 +239,7 @@ def _instructions(ctx: Context, repo: Path, task: PlanTask, issue: Any) -> str:
 def _issues(plan: Plan, forge_repo: str | None, env: Mapping[str, str], api: str | None) -> dict[int, Any]:
     """The issues the plan's tasks name, from the forge when it answers; none otherwise (the prompt then
     names the number)."""
-    numbers = sorted({t.issue for t in plan.tasks if t.issue is not None})
+    numbers = sorted({t.issue for t in plan.tasks if t.issue is not None and t.prompt is None})
     if not numbers or forge_repo is None:
         return {}
     try:
