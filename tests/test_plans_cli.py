@@ -140,3 +140,23 @@ def test_a_task_from_an_issue_is_told_the_issues_text_when_the_forge_answers(tmp
     assert "`src/**`" in told["t1"]  # its write scope, said
     assert "GitHub issue #13" in told["t2"]  # the forge did not know it: the number alone
     assert sorted(r["path"] for r in gh.requests) == ["/repos/acme/shop/issues/12", "/repos/acme/shop/issues/13"]
+
+
+def test_a_retried_plan_task_takes_its_place_in_the_plan(tmp_path: Path, tsk_home: Path) -> None:
+    repo = _repo(tmp_path)
+    res = run_tsk("plan", "apply", str(_write(tmp_path, PLAN)), "--json", cwd=repo)
+    ids = {row["plan_id"]: row["id"] for row in json.loads(res.stdout)["tasks"]}
+    assert run_tsk("cancel", ids["api"], cwd=repo).returncode == 0
+    rows = {r["id"]: r for r in _listed(repo)}
+    assert rows[ids["both"]]["status"] == "CANCELLED"  # its parent was cancelled
+    assert rows[ids["api2"]]["status"] == "QUEUED"  # the scope's holder ended
+    retried = run_tsk("retry", ids["api"], "--json", cwd=repo)
+    assert retried.returncode == 0, retried.stderr
+    shown = {t["plan_id"]: t for t in json.loads(run_tsk("plan", "show", "shop", "--json", cwd=repo).stdout)["tasks"]}
+    assert shown["api"]["task"] != ids["api"] and shown["api"]["tsk_status"] in ("QUEUED", "WAITING")
+    assert shown["both"]["task"] != ids["both"]  # its dependent came back with it
+    rows = {r["id"]: r for r in _listed(repo)}
+    new_api = rows[shown["api"]["task"]]
+    assert new_api["plan"] == "shop" and new_api["scope"] == ["src/api/**"]
+    # the new api waits for api2, which now holds the scope and was made before it
+    assert new_api["status"] == "WAITING" and ids["api2"] in str(new_api["blocked"])
