@@ -127,7 +127,8 @@ def test_a_task_from_an_issue_is_told_the_issues_text_when_the_forge_answers(tmp
     repo = _repo(tmp_path)
     manifest = {"project": "issues", "repo": "acme/shop", "phases": [{"tasks": [
         {"id": "t1", "issue": 12, "title": "List orders", "files": ["src/**"], "dependsOn": []},
-        {"id": "t2", "issue": 13, "title": "Export orders", "dependsOn": []}]}]}
+        {"id": "t2", "issue": 13, "title": "Export orders", "dependsOn": [],
+         "validation": ["make test", "ruff check"]}]}]}
     with GitHubServer() as gh:
         gh.answers[("GET", "/repos/acme/shop/issues/12")] = (200, {
             "number": 12, "title": "Orders", "body": "Customers need to list their orders.", "html_url": "u"})
@@ -139,6 +140,8 @@ def test_a_task_from_an_issue_is_told_the_issues_text_when_the_forge_answers(tmp
     assert "# List orders" in told["t1"] and "Customers need to list their orders." in told["t1"]
     assert "`src/**`" in told["t1"]  # its write scope, said
     assert "GitHub issue #13" in told["t2"]  # the forge did not know it: the number alone
+    record = json.loads(next(tsk_home.rglob(f"tasks/{ids['t2']}/task.json")).read_text())
+    assert record["config"]["validate"] == "make test && ruff check"  # its validation is its gate
     assert sorted(r["path"] for r in gh.requests) == ["/repos/acme/shop/issues/12", "/repos/acme/shop/issues/13"]
 
 

@@ -131,7 +131,8 @@ def test_siblings_that_edit_the_same_line_conflict_and_landing_stops_there(
     graph = {"project": "rival", "tasks": [
         {"id": "left", "name": "Left", "prompt": "echo left > README.md && git commit -qam left"},
         {"id": "right", "name": "Right", "prompt": "echo right > README.md && git commit -qam right"},
-        {"id": "other", "name": "Other", "prompt": _commit("OTHER", "other")}]}
+        {"id": "other", "name": "Other", "write_scope": ["OTHER"],
+         "prompt": "echo stray > STRAY && " + _commit("OTHER", "other")}]}
     plan = tmp_path / "graph.json"
     plan.write_text(json.dumps(graph))
     assert run_tsk("plan", "apply", str(plan), cwd=repo).returncode == 0
@@ -143,6 +144,10 @@ def test_siblings_that_edit_the_same_line_conflict_and_landing_stops_there(
     assert len(pairs) == 3 and len(conflicting) == 1 and conflicting[0][2] == ["README.md"]
     text = run_tsk("conflicts", "--plan", "rival", cwd=repo).stdout
     assert "conflict in README.md" in text and text.count("merge cleanly") == 2
+    assert list(json.loads(res.stdout)["outside_scope"].values()) == [["STRAY"]]  # it wrote past its scope
+    assert "changed outside its scope: STRAY" in text
+    shown = json.loads(run_tsk("plan", "show", "rival", "--json", cwd=repo).stdout)
+    assert {t["plan_id"]: t["outside_scope"] for t in shown["tasks"]} == {"left": [], "right": [], "other": ["STRAY"]}
     landed = run_tsk("land", "--plan", "rival", "--into", "together", cwd=repo)
     assert landed.returncode == 1 and "conflicts in README.md" in landed.stderr
     assert git(repo, "show", "together:README.md").strip() == "left"  # what merged before the conflict is landed
