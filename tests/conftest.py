@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,12 @@ from helpers import BASE_IMAGE, PROJECT, EngineUnderTest, make_repo
 
 if TYPE_CHECKING:
     from tsk.engine.ports import Engine
+
+# A suite started in the background of a shell without job control inherits SIGINT ignored, and so
+# would every tsk the tests start (an ignored signal stays ignored across exec): the Ctrl-C tests would
+# then test the shell, not tsk. Children start with Ctrl-C as a terminal gives it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Read before any test points HOME elsewhere.
 REAL_HOME = Path.home()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -194,7 +195,9 @@ def test_same_config_shares_a_proxy_and_another_config_gets_its_own(repo: Path, 
 
     _run(repo, "true")
     first = proxies()
-    other = make_repo(tmp_path / "other", {"x": "1\n", ".tsk/tsk.toml": 'stack = "default"\nhost_ports = [4999]\n'})
+    # A port no earlier run used, so no proxy of an earlier run (they outlive tasks) has this config.
+    port = 20000 + secrets.randbelow(40000)
+    other = make_repo(tmp_path / "other", {"x": "1\n", ".tsk/tsk.toml": f'stack = "default"\nhost_ports = [{port}]\n'})
     trust(other)
     task_a, _ = _run(repo, "true")
     assert proxies() == first  # reused, not restarted

@@ -86,7 +86,12 @@ class PodmanEngine(DockerEngine):
         # (~250 ms here), and the SDK would ask it on every connect. A socket found through DOCKER_HOST
         # may be dockerd's: Podman names itself in its ping's headers.
         client = self._connect_to(self.url, API_VERSION)
-        if "Libpod-Api-Version" not in self._ping_headers(client):
+        try:
+            headers = self._ping_headers(client)
+        except BaseException:
+            client.close()  # its socket, of a refused or broken connection
+            raise
+        if "Libpod-Api-Version" not in headers:
             client.close()
             raise EngineUnavailable(f"{self.url} is not Podman's API service (Podman was asked for)",
                                     hint=self.hint())
