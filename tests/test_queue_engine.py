@@ -51,7 +51,7 @@ def test_three_tasks_on_three_stacks_run_two_at_a_time(repo: Path, engine) -> No
     tasks = _tasks(repo)
     for stack, tid in ids.items():
         t = tasks[tid]
-        assert t["status"] == "COMPLETE", t
+        assert t["status"] == "COMPLETE", (t["error"], t)
         assert t["stack"] == stack and t["branch"] == f"tsk/generic/{t['name']}/{tid}"
         assert git(repo, "show", f"{t['branch']}:{stack}.txt") == f"{stack}\n"
         assert not _labelled(engine, tid)
@@ -85,7 +85,7 @@ def test_task_graphs_merge_conflict_failure_and_one_task_per_agent(repo: Path, t
     _serve(repo, "-q", "-w", "2")
     tasks = _tasks(repo)
     t = tasks[both]
-    assert t["status"] == "COMPLETE", t
+    assert t["status"] == "COMPLETE", (t["error"], t)
     tree = git(repo, "ls-tree", "--name-only", t["branch"]).split()
     assert {"a.txt", "b.txt", "c.txt"} <= set(tree)
     merge = git(repo, "rev-parse", t["source_commit"] + "^@").split()
