@@ -66,7 +66,17 @@ def test_the_environment_project_settings_win_and_proxy_vars_point_inside(tmp_pa
     assert env["FOO"] == "bar" and env["HOME"] == "/elsewhere"  # the project's own settings win
     assert env["GIT_AUTHOR_NAME"] == "Ada" and env["GIT_COMMITTER_EMAIL"] == "ada@example.com"
     assert env["HTTPS_PROXY"] == f"http://{PROXY_HOST}:3128" and PROXY_HOST in env["NO_PROXY"]
-    assert env["TSK_TASK_ID"] == "t1" and env["IS_SANDBOX"] == "1"
+    assert env["TSK_TASK_ID"] == "t1" and env["IS_SANDBOX"] == "1" and env["TSK_CONTAINER"] == "1"
+    # the JVM (Maven, Gradle) ignores HTTP_PROXY: it gets the proxy as system properties
+    assert f"-Dhttps.proxyHost={PROXY_HOST} -Dhttps.proxyPort=3128" in env["JAVA_TOOL_OPTIONS"]
+    assert PROXY_HOST in env["JAVA_TOOL_OPTIONS"].split("-Dhttps.nonProxyHosts=")[1]
+
+
+def test_host_ports_are_listed_for_the_task_only_when_there_are_some(tmp_path: Path) -> None:
+    env = _spec(_cfg(tmp_path, host_ports=(8080, 5432)), tmp_path).env
+    assert env["TSK_HOST_PORTS"] == "5432,8080"
+    assert "TSK_HOST_PORTS" not in _spec(_cfg(tmp_path), tmp_path).env
+    assert "JAVA_TOOL_OPTIONS" not in _spec(_cfg(tmp_path), tmp_path, proxy=None).env
 
 
 def test_mounts_writable_only_where_the_task_writes(tmp_path: Path) -> None:
@@ -78,6 +88,7 @@ def test_mounts_writable_only_where_the_task_writes(tmp_path: Path) -> None:
     assert by_target["/r/.git/objects"].read_only and by_target["/tsk/changes"].read_only
     assert by_target[plan.INSTRUCTIONS].read_only and by_target[plan.RUN_SCRIPT].read_only
     assert by_target["/run/tsk-proxy"].read_only and by_target["/run/tsk-proxy"].source == PROXY.name
+    assert by_target["/go/pkg/mod"].source == "tsk-gomod"  # named as upstream tsk names it: its volumes are reused
     assert by_target["/cache"].source == str(tmp_path / "cache") and by_target["/workspace/proj"].type == "volume"
 
 

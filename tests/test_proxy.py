@@ -91,3 +91,30 @@ def test_each_engine_has_proxies_of_its_own_and_dockers_keep_their_names(tmp_pat
     assert proxy.fingerprint(conf, ports, image, "podman") != before
     podman = proxy.plan_proxy(squid_conf=conf, host_ports=ports, image=image, cache_dir=tmp_path, engine="podman")
     assert podman.name == f"tsk-proxy-{proxy.fingerprint(conf, ports, image, 'podman')}"
+
+
+# Every host upstream tsk's default allow-list lets through (its dockerfiles/tsk-proxy/squid.conf, and
+# astral.sh for uv's installer, which its python stack fetches): a task that worked there works here.
+UPSTREAM_ALLOWED = [
+    "api.anthropic.com", "platform.claude.com", "sentry.io", "statsig.com", "api.openai.com", "pypi.org",
+    "pypi.python.org", "files.pythonhosted.org", "astral.sh", "crates.io", "index.crates.io",
+    "static.crates.io", "proxy.golang.org", "sum.golang.org", "pkg.go.dev", "golang.org",
+    "google.golang.org", "repo.maven.apache.org", "repo1.maven.org", "central.sonatype.com",
+    "plugins.gradle.org", "services.gradle.org", "downloads.gradle.org", "downloads.gradle-dn.com",
+    "jcenter.bintray.com", "registry.npmjs.org", "nodejs.org", "npmjs.com",
+]
+
+
+def test_the_built_in_allow_list_lets_through_every_host_upstream_does() -> None:
+    from tsk.resources import layers_dir
+
+    allowed = set()
+    for line in (layers_dir() / "proxy" / "squid.conf").read_text().splitlines():
+        words = line.split()
+        if words[:3] == ["acl", "allowed_domains", "dstdomain"]:
+            allowed.update(w for w in words[3:] if not w.startswith("-"))
+
+    def covered(host: str) -> bool:
+        return host in allowed or any(d.startswith(".") and (host == d[1:] or host.endswith(d)) for d in allowed)
+
+    assert [h for h in UPSTREAM_ALLOWED if not covered(h)] == []

@@ -288,3 +288,30 @@ def test_an_idle_proxy_is_stopped_by_the_runtime_dir_that_used_it_and_no_other(
 def _proxy_volumes() -> set[str]:
     return set(subprocess.run(["docker", "volume", "ls", "-q", "--filter", "name=tsk-proxy-"],
                               capture_output=True, text=True, check=True).stdout.split())
+
+
+def test_the_jvm_reaches_an_allowed_host_through_the_proxy(repo: Path, tsk_home: Path) -> None:
+    # The sandbox has no network but the proxy's: a JVM that ignored it (Maven and Gradle read no
+    # HTTP_PROXY) could not reach anything. The JDK's own HTTP client goes to an allowed host.
+    fetch = ('public class F { public static void main(String[] a) throws Exception {'
+             ' var c = (java.net.HttpURLConnection) new java.net.URI("https://pypi.org/simple/pip/").toURL()'
+             '.openConnection(); c.setConnectTimeout(20000); System.out.println("jvm_code=" + c.getResponseCode()); } }')
+    task, res = _run(repo, f"printf '%s' '{fetch}' > /tmp/F.java && java /tmp/F.java", "--stack", "java")
+    assert res.returncode == 0, res.stderr
+    log = (tsk_home / "data" / "tsk" / "tasks" / task["id"] / "log" / "agent.raw.log").read_text()
+    assert "jvm_code=200" in log, log[-2000:]
+
+
+def test_the_python_stack_installs_the_project_into_its_virtualenv(tmp_path: Path, tsk_home: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    # What upstream tsk users run first: `uv pip install .` with no flags (no "No virtual environment
+    # found"), as the user's uid, its build backend fetched from PyPI through the proxy.
+    repo = make_repo(tmp_path / "pkg", {
+        "pyproject.toml": ('[project]\nname = "tskdemo"\nversion = "0.1"\n[build-system]\n'
+                           'requires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'),
+        "tskdemo/__init__.py": "WHO = 'venv'\n",
+    })
+    task, res = _run(repo, "uv pip install -q . && python -c 'import tskdemo; print(\"imported_from=\" + tskdemo.WHO)'",
+                     "--stack", "python")
+    assert res.returncode == 0, res.stderr
+    log = (tsk_home / "data" / "tsk" / "tasks" / task["id"] / "log" / "agent.raw.log").read_text()
+    assert "imported_from=venv" in log, log[-2000:]

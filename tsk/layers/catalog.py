@@ -10,6 +10,7 @@ from typing import Protocol
 
 from tsk.errors import ConfigError
 from tsk.layers.plan import Slot
+from tsk.layers.upstream import as_upstream
 from tsk.resources import layers_dir
 
 
@@ -56,8 +57,8 @@ def named_slot(kind: str, name: str, cfg: ConfigLike) -> Slot:
     table = cfg.stack_config if kind == "stack" else cfg.agent_config
     override = table.get(name)
     if override is not None and override.setup:
-        return Slot(kind=kind, name=name, snippet=override.setup, origin=f"config {kind}_config.{name}.setup",
-                    root=str(cfg.repo))
+        return Slot(kind=kind, name=name, snippet=as_upstream(override.setup),
+                    origin=f"config {kind}_config.{name}.setup", root=str(cfg.repo))
     slot = builtin_slot(kind, name)
     if slot is None:
         names = known(kind, cfg)
@@ -77,7 +78,7 @@ def target_slots(cfg: ConfigLike, *, stack: str, agent: str) -> list[Slot]:
     assert base is not None, "the built-in base snippet is missing from the installation"
     slots = [base, named_slot("stack", stack, cfg)]
     if cfg.setup:
-        slots.append(Slot(kind="project", name=cfg.project, snippet=cfg.setup, origin="config setup",
+        slots.append(Slot(kind="project", name=cfg.project, snippet=as_upstream(cfg.setup), origin="config setup",
                           root=str(cfg.repo)))
     slots.append(named_slot("agent", agent, cfg))
     return slots

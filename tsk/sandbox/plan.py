@@ -13,6 +13,7 @@ import msgspec
 
 from tsk.agents.base import AGENT_HOME
 from tsk.engine.spec import ContainerSpec, Mount
+from tsk.layers.upstream import link_image_home
 from tsk.sandbox.proxy import PROXY_ADDR, PROXY_HOST, PROXY_PORT, TASK_LABEL, ProxyPlan, task_mount
 from tsk.sandbox.secrets import RUNTIME as secrets_file
 from tsk.sandbox.stream import LOG_MAX
@@ -70,6 +71,7 @@ def run_script(*, agent_argv: list[str], prepare: str, baseline: str, commit: st
         "trap 'stopping=1; [ -n \"$child\" ] && kill -TERM \"$child\" 2>/dev/null' TERM INT",
         f"if [ -f {SECRETS} ]; then set -a; . {SECRETS}; set +a; fi",
         forward or ":",
+        link_image_home(),
         "(",  # a subshell: the snippet's `set -e` and `cd` must not leak into this script
         prepare,
         ") 2>&3 >&3",
@@ -110,7 +112,7 @@ def container_env(cfg: ResolvedConfig, *, agent_env: Mapping[str, str], host: Ho
                   isolated: bool, attempt: int = 1) -> dict[str, str]:
     env: dict[str, str] = {
         "HOME": AGENT_HOME, "USER": "agent", "LANG": "C.UTF-8", "TERM": "xterm-256color",
-        "TSK_TASK_ID": task_id, "TSK_ATTEMPT": str(attempt),
+        "TSK_CONTAINER": "1", "TSK_TASK_ID": task_id, "TSK_ATTEMPT": str(attempt),
         "GIT_AUTHOR_NAME": host.git_name, "GIT_AUTHOR_EMAIL": host.git_email,
         "GIT_COMMITTER_NAME": host.git_name, "GIT_COMMITTER_EMAIL": host.git_email,
     }
@@ -118,11 +120,27 @@ def container_env(cfg: ResolvedConfig, *, agent_env: Mapping[str, str], host: Ho
         proxy = f"http://{PROXY_HOST}:{PROXY_PORT}"
         local = f"localhost,127.0.0.1,{PROXY_HOST}"  # host_ports are reached at tsk-proxy:<port> directly
         env.update({"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "http_proxy": proxy, "https_proxy": proxy,
-                    "NO_PROXY": local, "no_proxy": local, "TSK_PROXY_HOST": PROXY_HOST})
+                    "NO_PROXY": local, "no_proxy": local, "TSK_PROXY_HOST": PROXY_HOST,
+                    "JAVA_TOOL_OPTIONS": java_proxy_options()})
+        if cfg.host_ports:
+            env["TSK_HOST_PORTS"] = ",".join(str(p) for p in sorted(cfg.host_ports))
     env.update(agent_env)
     for var in cfg.env:  # the project's own settings win over tsk's defaults
         env[var.name] = var.value
     return env
+
+
+def java_proxy_options() -> str:
+    """The proxy as JVM system properties: Maven, Gradle and the JDK's HTTP client ignore HTTP_PROXY."""
+    local = f"localhost|127.0.0.1|{PROXY_HOST}"  # the host ports are reached at tsk-proxy directly
+    return " ".join([f"-Dhttp.proxyHost={PROXY_HOST}", f"-Dhttp.proxyPort={PROXY_PORT}",
+                     f"-Dhttps.proxyHost={PROXY_HOST}", f"-Dhttps.proxyPort={PROXY_PORT}",
+                     f"-Dhttp.nonProxyHosts={local}", f"-Dhttps.nonProxyHosts={local}"])
+
+
+def named_volume(name: str) -> str:
+    """The engine's name for a config's named volume (`name = "cargo"` is the volume `tsk-cargo`)."""
+    return f"tsk-{name}"
 
 
 def container_mounts(cfg: ResolvedConfig, *, volume: str, task_dir: Path, git_dir: str, changes_dir: str,
@@ -155,7 +173,9 @@ def container_mounts(cfg: ResolvedConfig, *, volume: str, task_dir: Path, git_di
             mounts.append(Mount(type="bind", source=str(Path(v.host).expanduser()), target=v.container,
                                 read_only=v.readonly))
         elif v.name is not None:
-            mounts.append(Mount(type="volume", source=v.name, target=v.container, read_only=v.readonly))
+            # `tsk-` as upstream tsk names them, so its users' cache volumes are found again
+            mounts.append(Mount(type="volume", source=named_volume(v.name), target=v.container,
+                                read_only=v.readonly))
     return tuple(mounts)
 
 
