@@ -26,8 +26,13 @@ HELLO: dict[str, list[str]] = {
         'set -euo pipefail; d="$(mktemp -d)"; cd "$d"; '
         "printf 'def greet(who: str) -> str:\\n    return f\"hello from {who}\"\\n\\n\\nprint(greet(\"python\"))\\n' > hello.py; "
         "python3 hello.py; "
-        "{ pytest --version; ruff --version; mypy --version; uv --version; "
-        "ruff check -q hello.py; mypy --no-error-summary hello.py; } >&2",
+        "{ pytest --version; ruff --version; mypy --version; uv --version; black --version; ty --version; "
+        "poetry --version; ipython --version; "
+        "ruff check -q hello.py; mypy --no-error-summary hello.py; black -q --check hello.py; } >&2; "
+        # the virtualenv is active and any uid may install into it
+        'test "$(python -c "import sys; print(sys.prefix)")" = /opt/venv; '
+        'test "$(command -v pip)" = /opt/venv/bin/pip; '
+        'touch "$(python -c "import sysconfig; print(sysconfig.get_paths()[\'purelib\'])")/tsk-check.pth"',
     ],
     "node": [
         "bash",

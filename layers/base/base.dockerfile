@@ -1,4 +1,5 @@
-# tsk base layer: common tools, the non-root `agent` user, and the host's extra CAs.
+# tsk base layer: common tools (upstream tsk's base has the same: just, unzip, vim, gnupg, dig, ping,
+# pip), the non-root `agent` user, and the host's extra CAs.
 # socat is tsk's own: a task container has no network, and socat carries its
 # connections to the egress proxy over a unix socket (tsk/sandbox/proxy.py).
 # Built as: FROM debian:trixie + this snippet. The build context holds tsk-ca/
@@ -24,8 +25,9 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
         > /etc/dpkg/dpkg.cfg.d/tsk-nodoc \
     && apt-get update \
     && apt-get install -y --no-install-recommends \
-        ca-certificates curl git git-lfs build-essential ripgrep jq python3 \
+        ca-certificates curl git git-lfs build-essential ripgrep jq python3 python3-pip \
         sudo procps less openssh-client socat \
+        just unzip vim gnupg dnsutils iputils-ping \
     && rm -rf /tmp/* /var/tmp/*
 
 # Host CAs (TLS-inspecting networks). Only *.crt files are picked up; README is ignored.
