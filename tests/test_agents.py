@@ -66,17 +66,16 @@ SAMPLE_NAMES = ["claude-success.jsonl", "claude-api-error.jsonl", "claude-api-40
                 "codex-api-429.jsonl", "codex-api-503.jsonl"]
 
 
-def test_every_capture_has_a_copy() -> None:
+def test_every_capture_has_a_copy_and_each_is_json_lines() -> None:
     assert sorted(p.name for p in SAMPLES.glob("*.jsonl")) == sorted(SAMPLE_NAMES)
+    for name in SAMPLE_NAMES:
+        lines = (SAMPLES / name).read_text().splitlines()
+        assert lines and all(isinstance(json.loads(ln), dict) for ln in lines if ln.strip()), name
+    # Where the shared captures are (the machine they were taken on), the copies are theirs byte for byte;
+    # a clone elsewhere has the copies alone.
     if SHARED_SAMPLES.is_dir():
         assert sorted(p.name for p in SHARED_SAMPLES.glob("*.jsonl")) == sorted(SAMPLE_NAMES)
-
-
-@pytest.mark.parametrize("name", SAMPLE_NAMES)
-def test_sample_copies_match_the_shared_captures(name: str) -> None:
-    if not SHARED_SAMPLES.is_dir():
-        pytest.skip("the shared capture dir is not on this machine; the copies stand alone")
-    assert (SAMPLES / name).read_bytes() == (SHARED_SAMPLES / name).read_bytes()
+        assert [n for n in SAMPLE_NAMES if (SAMPLES / n).read_bytes() != (SHARED_SAMPLES / n).read_bytes()] == []
 
 
 # --- Claude Code ---------------------------------------------------------------------------------------
