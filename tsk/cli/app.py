@@ -22,7 +22,7 @@ app.command("tsk.cli.queue:add", help="Queue a task for the server; `-a a,b` que
 app.command("tsk.cli.queue:list_", name="list", help="List tasks: active first, then newest; a summary line.")
 app.command("tsk.cli.queue:wait", help="Wait for tasks to end; print their results; exit 0 only if all completed.")
 app.command("tsk.cli.queue:cancel", help="Cancel tasks; a running one's partial work still comes back.")
-app.command("tsk.cli.queue:retry", help="Queue tasks again from their instructions and config; dependents follow.")
+app.command("tsk.cli.retry:retry", help="Queue tasks again from their instructions and config; dependents follow.")
 app.command("tsk.cli.queue:delete", help="Delete tasks and their dirs (running ones are cancelled first).")
 app.command("tsk.cli.queue:clean", help="Remove completed tasks, except parents of pending ones.")
 app.command("tsk.cli.trust:trust", help="Trust this repo's .tsk/tsk.toml so its keys that widen the sandbox apply.")
