@@ -27,6 +27,8 @@ app.command("tsk.cli.queue:delete", help="Delete tasks and their dirs (running o
 app.command("tsk.cli.queue:clean", help="Remove completed tasks, except parents of pending ones.")
 app.command("tsk.cli.trust:trust", help="Trust this repo's .tsk/tsk.toml so its keys that widen the sandbox apply.")
 app.command("tsk.cli.trust:untrust", help="Forget the trust given to this repo's .tsk/tsk.toml.")
+app.command("tsk.cli.meta:help_", name="help", help="Show a command's help: `tsk help run` = `tsk run --help`.")
+app.command("tsk.cli.meta:completion", help="Print the shell completion script for bash, zsh or fish.")
 
 app.command("tsk.cli.plan:conflicts", help="Merge result branches pairwise in memory; print which conflict, where.")
 app.command("tsk.cli.plan:land", help="Merge results onto a branch in dependency order; your working tree untouched.")
