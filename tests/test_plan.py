@@ -107,3 +107,22 @@ def test_the_run_script_parses_and_keeps_stderr_apart_only_for_structured_agents
     shell = plan.run_script(agent_argv=["bash", "-l"], prepare="true", baseline="true", commit="true", forward="",
                             merge_stderr=True, interactive=True)
     assert "</dev/null" not in shell.split("mark prepared", 1)[1].split("mark agent_done")[0]
+
+
+def test_dind_loosens_what_nested_builds_need_and_no_more(tmp_path: Path) -> None:
+    plain = _spec(_cfg(tmp_path), tmp_path)
+    assert plain.tmpfs == {} and "BUILDAH_ISOLATION" not in plain.env
+    cfg = _cfg(tmp_path, dind=True, devices=("/dev/fuse",))
+    spec = _spec(cfg, tmp_path)
+    assert spec.security_opt == ("seccomp=unconfined", "apparmor=unconfined")  # no no-new-privileges
+    assert spec.cap_drop == ("ALL",) and spec.cap_add == ("SETUID", "SETGID") and not spec.privileged
+    assert spec.tmpfs == {plan.CONTAINER_STORAGE: "mode=1777"} and spec.devices == ("/dev/fuse",)
+    assert spec.env["BUILDAH_ISOLATION"] == "chroot" and spec.user == "1234:2345"
+    mounts = plan.container_mounts(cfg, volume="v", task_dir=tmp_path / "t1", git_dir="/g", changes_dir="/c",
+                                   ro_mounts=(), project="proj", proxy=PROXY)
+    on_podman = plan.container_spec(cfg, task_id="t1", image="i", env={}, mounts=mounts, host=HOST, proxy=PROXY,
+                                    project="proj", sudo=False, privileged=False, engine="podman")
+    assert on_podman.security_opt[-1] == "label=disable"
+    with_sudo = _spec(cfg, tmp_path, sudo=True)  # sudo's own loosening, and dind's on top
+    assert with_sudo.user == "0:0" and "seccomp=unconfined" in with_sudo.security_opt
+    assert with_sudo.cap_add.count("SETUID") == 1

@@ -315,3 +315,24 @@ def test_the_python_stack_installs_the_project_into_its_virtualenv(tmp_path: Pat
     assert res.returncode == 0, res.stderr
     log = (tsk_home / "data" / "tsk" / "tasks" / task["id"] / "log" / "agent.raw.log").read_text()
     assert "imported_from=venv" in log, log[-2000:]
+
+
+def test_a_device_flag_reaches_the_sandbox(repo: Path) -> None:
+    device = next(d for d in ("/dev/fuse", "/dev/loop-control", "/dev/kvm") if os.path.exists(d))
+    glob = device[:-1] + "?"  # the flag's glob, expanded on the host
+    task, res = _run(repo, f"test -c {device} && echo device=yes || echo device=no", "--device", glob)
+    assert res.returncode == 0, res.stderr
+    plain, res = _run(repo, f"test -c {device} && echo device=yes || echo device=no")
+    assert res.returncode == 0, res.stderr
+    assert _raw_log(task).split() == ["device=yes"] and _raw_log(plain).split() == ["device=no"]
+
+
+def test_dind_gives_the_sandbox_what_a_nested_engine_needs(repo: Path) -> None:
+    script = ("grep '^Seccomp:' /proc/self/status; grep '^NoNewPrivs:' /proc/self/status; "
+              "grep -c ' /home/agent/.local/share/containers tmpfs ' /proc/mounts; echo iso=$BUILDAH_ISOLATION; "
+              "touch ~/.local/share/containers/w && echo writable")
+    task, res = _run(repo, script, "--dind")
+    assert res.returncode == 0, res.stderr
+    assert _raw_log(task).split() == ["Seccomp:", "0", "NoNewPrivs:", "0", "1", "iso=chroot", "writable"]
+    plain, res = _run(repo, "grep '^Seccomp:' /proc/self/status; grep '^NoNewPrivs:' /proc/self/status")
+    assert _raw_log(plain).split() == ["Seccomp:", "2", "NoNewPrivs:", "1"]

@@ -51,10 +51,13 @@ def test_shell_through_tmux(tmp_path: Path, engine, tsk_home: Path) -> None:  # 
     env = " ".join(f"{k}={shlex.quote(str(tsk_home / v))}" for k, v in
                    (("TSK_CONFIG_HOME", "config"), ("TSK_DATA_HOME", "data"), ("TSK_CACHE_HOME", "cache"),
                     ("TSK_RUNTIME_DIR", "run")))
-    cmd = f"cd {shlex.quote(str(repo))} && env {env} {shlex.quote(sys.executable)} -m tsk shell; echo TSK-DONE-$?; sleep 600"
+    cmd = f"cd {shlex.quote(str(repo))} && env {env} {shlex.quote(sys.executable)} -m tsk shell -p shell-prompt-marker; echo TSK-DONE-$?; sleep 600"
     _tmux("new-session", "-d", "-s", "shell", "-x", "120", "-y", "40", cmd)
     try:
-        _wait_for("/workspace/shelly")
+        opened = _wait_for("/workspace/shelly")
+        # as upstream: the task's instructions (the `shell` template with the prompt), the agent's command
+        assert "=== The task's instructions" in opened and "shell-prompt-marker" in opened, opened
+        assert "=== The agent's command ===" in opened and "/tsk/instructions.md" in opened, opened
         _tmux("send-keys", "-t", "shell", "echo typed-by-a-person > typed.txt && echo COLS=$(tput cols)", "Enter")
         _wait_for("COLS=120")
         _tmux("resize-window", "-t", "shell", "-x", "90", "-y", "40")

@@ -31,7 +31,8 @@ import sys
 # Commands whose process is quick and plain: no terminal handling of their own (the dashboard, a
 # shell, an editor) and no long life of their own (a server). A live build display is fine: it only
 # writes to the terminal, which the child gets as its stdout and stderr.
-FORKED_COMMANDS = frozenset({"run", "add", "list", "wait", "cancel", "retry", "delete", "clean"})
+FORKED_COMMANDS = frozenset({"run", "add", "list", "wait", "cancel", "retry", "delete", "clean", "help",
+                             "completion"})
 FORKED_SUBCOMMANDS = {
     "layers": frozenset({"build", "ls", "why", "prune", "push", "pull", "lock"}),
     "docker": frozenset({"build"}),

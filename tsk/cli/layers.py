@@ -30,8 +30,9 @@ Registry = Annotated[str | None, Parameter(
 
 
 def _request(repo: str | None, project: str | None, stack: tuple[str, ...], agent: tuple[str, ...],
-             all_stacks: bool = False, proxy: bool = True) -> TargetRequest:
-    return TargetRequest(repo=repo, project=project, stacks=stack, agents=agent, all_stacks=all_stacks, proxy=proxy)
+             all_stacks: bool = False, proxy: bool = True, sandbox: bool = True) -> TargetRequest:
+    return TargetRequest(repo=repo, project=project, stacks=stack, agents=agent, all_stacks=all_stacks, proxy=proxy,
+                         sandbox=sandbox)
 
 
 def build(
@@ -47,6 +48,8 @@ def build(
     push: Annotated[bool, Parameter(
         negative=(), help="Then push every layer the registry lacks (the CI prewarm).")] = False,
     registry: Registry = None,
+    proxy_only: Annotated[bool, Parameter(negative=(), help=(
+        "Only the proxy image (upstream's `tsk docker build --proxy-only`), none of the sandbox's layers."))] = False,
     json: Json = False,
     container_engine: EngineOpt = None,
 ) -> int:
@@ -55,8 +58,16 @@ def build(
     With a registry configured, a missing layer is pulled by its key when the registry has it."""
     from tsk.layers import service
 
+    if proxy_only:
+        given = [flag for flag, on in (("--stack", stack), ("--agent", agent), ("--project", project),
+                                       ("--all-stacks", all_stacks), ("--dry-run", dry_run)) if on]
+        if given:
+            from tsk.errors import UsageError
+
+            raise UsageError(f"--proxy-only builds the proxy image alone: {', '.join(given)} would not apply",
+                             hint="drop " + " and ".join(given) + ", or drop --proxy-only")
     ctx = Context(container_engine=container_engine)
-    req = _request(repo, project, stack, agent, all_stacks)
+    req = _request(repo, project, stack, agent, all_stacks, sandbox=not proxy_only)
     if dry_run:
         planned = service.dry_run(ctx, req)
         if json:

@@ -1,5 +1,5 @@
-"""The queue's commands: `tsk add`, `list`, `wait`, `cancel`, `retry`, `delete`, `clean`. None needs a
-server or an engine except to stop a running task."""
+"""The queue's commands: `tsk add`, `list`, `wait`, `cancel`, `delete`, `clean` (`retry` is retry.py's).
+None needs a server or an engine except to stop a running task."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from tsk.cli.run import (
     build_instructions,
     options_of,
 )
+from tsk.cli.task_opts import DescriptionOpt, DeviceOpt, DindOpt, devices_of, prompt_of
 from tsk.context import Context
 from tsk.errors import UsageError
 from tsk.text import printable
@@ -47,7 +48,8 @@ ParentOpt = Annotated[list[str] | None, Parameter(name="--parent", help=(
 ScopeOpt = Annotated[list[str] | None, Parameter(name="--scope", help=(
     "A path glob the task may write, gitignore style (repeat for several): no two tasks whose scopes "
     "overlap run at once, and the later starts from the earlier's result."))]
-WaitOpt = Annotated[bool, Parameter(negative=(), help="Block until the task(s) end, then print the results.")]
+WaitOpt = Annotated[bool, Parameter(name=["--wait", "-w"], negative=(),
+                                     help="Block until the task(s) end, then print the results.")]
 JsonOpt = Annotated[bool, Parameter(negative=(), help="Print JSON for scripts.")]
 WaitTimeoutOpt = Annotated[float | None, Parameter(name="--timeout", help="Give up waiting after this many seconds.")]
 
@@ -57,6 +59,7 @@ def add(
     type: TypeOpt = "generic",
     name: NameOpt = None,
     prompt: PromptOpt = None,
+    description: DescriptionOpt = None,
     prompt_file: PromptFile = None,
     edit: EditOpt = False,
     agent: AgentOpt = None,
@@ -70,6 +73,8 @@ def add(
     no_network_isolation: NoIsolation = False,
     sudo: SudoOpt = False,
     privileged: PrivOpt = False,
+    dind: DindOpt = False,
+    device: DeviceOpt = None,
     timeout: TimeoutOpt = None,
     idle_timeout: IdleOpt = None,
     budget: BudgetOpt = None,
@@ -86,11 +91,13 @@ def add(
 
     ctx = Context(container_engine=container_engine)
     repo_dir = ctx.find_repo(None if repo is None else Path(repo))
-    instructions = build_instructions(ctx, repo_dir, type, prompt, prompt_file, edit)
+    devices = devices_of(device)
     agents = tuple(a.strip() for a in agent.split(",") if a.strip()) if agent else ()
+    instructions = build_instructions(ctx, repo_dir, type, prompt_of(prompt, description), prompt_file, edit,
+                                      agents=agents or (None,), project=project)
     req = RunRequest(instructions=instructions, type=type, name=name, repo=str(repo_dir), project=project,
                      stack=stack, from_branch=branch, network_isolation=not no_network_isolation,
-                     sudo=sudo or None, privileged=privileged or None,
+                     sudo=sudo or None, privileged=privileged or None, dind=dind or None, devices=devices,
                      options=options_of(timeout, idle_timeout, budget, attempts, validate, model),
                      scope=scopes_of(scope or ()))
     tasks = add_tasks(ctx, req, agents=agents, parents=tuple(parent or ()))
@@ -163,7 +170,7 @@ def _print_result(r: WaitResult) -> None:
         print(f"  | {printable(line)}")
 
 
-def _outcomes(outcomes: list[Outcome], json: bool) -> None:
+def outcomes(outcomes: list[Outcome], json: bool) -> None:
     if json:
         emit_json(outcomes)
         return
@@ -175,16 +182,7 @@ def cancel(*ids: str, json: JsonOpt = False) -> int:
     """Cancel tasks: a queued one at once; a running one's sandbox is stopped and its partial work comes back."""
     from tsk.queue.control import cancel as cancel_tasks
 
-    _outcomes(cancel_tasks(Context(), list(ids)), json)
-    return 0
-
-
-def retry(*ids: str, no_children: Annotated[bool, Parameter(negative=(), help=(
-        "Retry only these tasks, not the tasks that depend on them."))] = False, json: JsonOpt = False) -> int:
-    """Queue each task again (same instructions and config, a fresh snapshot); dependents follow."""
-    from tsk.queue.control import retry as retry_tasks
-
-    _outcomes(retry_tasks(Context(), list(ids), children=not no_children), json)
+    outcomes(cancel_tasks(Context(), list(ids)), json)
     return 0
 
 
@@ -192,7 +190,7 @@ def delete(*ids: str, json: JsonOpt = False) -> int:
     """Delete tasks and their task dirs (a running one is cancelled first); branches stay in the repo."""
     from tsk.queue.control import delete as delete_tasks
 
-    _outcomes(delete_tasks(Context(), list(ids)), json)
+    outcomes(delete_tasks(Context(), list(ids)), json)
     return 0
 
 

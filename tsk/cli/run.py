@@ -5,16 +5,21 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from cyclopts import Parameter
 
 from tsk import interrupt
 from tsk.cli.engine_opt import EngineOpt
 from tsk.cli.render import emit_json
+from tsk.cli.task_opts import DescriptionOpt, DeviceOpt, DindOpt, devices_of, prompt_of
+from tsk.cli.title import terminal_title
 from tsk.context import Context
 from tsk.tasks.options import TaskOptions
 from tsk.text import printable
+
+if TYPE_CHECKING:
+    from tsk.sandbox.runner import RunRequest
 
 
 class TerminalRun:
@@ -84,16 +89,20 @@ def options_of(timeout: str | None, idle_timeout: str | None, budget: float | No
 
 
 def build_instructions(ctx: Context, repo_dir: Path, type: str, prompt: str | None, prompt_file: str | None,
-                       edit: bool) -> str:
-    """The prompt (flag, file or pipe) rendered through the task template, optionally edited."""
+                       edit: bool, *, agents: tuple[str | None, ...] = (None,), project: str | None = None) -> str:
+    """The prompt (flag, file or pipe) rendered through the task template, optionally edited. `agents`:
+    who will read it (None: the configured agent), checked against the template."""
     from tsk.recipes.prompt import edit_instructions, editor_from_env, read_prompt
-    from tsk.recipes.render import render_task
+    from tsk.recipes.render import refuse_prose_for_exec, render_task
     from tsk.recipes.store import search_paths
 
     text = read_prompt(prompt, prompt_file, sys.stdin, sys.stdin is not None and sys.stdin.isatty())
     rendered = render_task(type, text, search_paths(repo_dir, ctx.paths))
     for warning in rendered.warnings:
         print(f"tsk: warning: {warning}", file=sys.stderr)
+    if rendered.template != "generic" and not rendered.script:
+        readers = [a if a is not None else ctx.config(repo_dir, project=project).agent for a in agents]
+        refuse_prose_for_exec(rendered.template, rendered.script, readers)
     instructions = rendered.instructions
     if edit:
         instructions = edit_instructions(instructions, editor_from_env(ctx.environ),
@@ -101,11 +110,20 @@ def build_instructions(ctx: Context, repo_dir: Path, type: str, prompt: str | No
     return instructions
 
 
+def _title_name(req: RunRequest) -> str:
+    """The name the task will have (tsk/sandbox/runner.py's create_task makes it the same way)."""
+    from tsk.tasks.model import slug
+
+    first_line = next((ln for ln in req.instructions.splitlines() if ln.strip()), "")
+    return slug(req.name or first_line or "task")
+
+
 def run(
     *,
     type: TypeOpt = "generic",
     name: NameOpt = None,
     prompt: PromptOpt = None,
+    description: DescriptionOpt = None,
     prompt_file: PromptFile = None,
     edit: EditOpt = False,
     agent: AgentOpt = None,
@@ -116,6 +134,8 @@ def run(
     no_network_isolation: NoIsolation = False,
     sudo: SudoOpt = False,
     privileged: PrivOpt = False,
+    dind: DindOpt = False,
+    device: DeviceOpt = None,
     timeout: TimeoutOpt = None,
     idle_timeout: IdleOpt = None,
     budget: BudgetOpt = None,
@@ -136,17 +156,20 @@ def run(
     ctx = Context(container_engine=container_engine)
     ctx.warm_engine()
     repo_dir = ctx.find_repo(None if repo is None else Path(repo))
-    instructions = build_instructions(ctx, repo_dir, type, prompt, prompt_file, edit)
+    devices = devices_of(device)
+    instructions = build_instructions(ctx, repo_dir, type, prompt_of(prompt, description), prompt_file, edit,
+                                      agents=(agent,), project=project)
     req = RunRequest(instructions=instructions, type=type, name=name, repo=str(repo_dir), project=project,
                      agent=agent, stack=stack, from_branch=branch, network_isolation=not no_network_isolation,
-                     sudo=sudo or None, privileged=privileged or None,
+                     sudo=sudo or None, privileged=privileged or None, dind=dind or None, devices=devices,
                      options=options_of(timeout, idle_timeout, budget, attempts, validate, model))
     ui = TerminalRun(quiet=json)
     if no_network_isolation:
         ui.note("network isolation is OFF for this task: the sandbox can reach anything the host can")
     store = open_store(ctx)
     try:
-        result = run_task(ctx, req, ui, store)
+        with terminal_title(f"tsk run: {_title_name(req)}", ctx.environ):
+            result = run_task(ctx, req, ui, store)
     finally:
         store.close()
     task = result.task

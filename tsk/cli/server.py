@@ -9,6 +9,7 @@ from typing import Annotated
 
 from cyclopts import Parameter
 
+from tsk.cli.engine_opt import EngineOpt
 from tsk.context import Context
 from tsk.queue.server import Server, ServerOptions
 from tsk.text import printable
@@ -34,25 +35,34 @@ class _Hidden:
         pass
 
 
+MAX_WORKERS = 32  # upstream tsk's bound
+
+
 def start(
     *,
-    workers: Annotated[int, Parameter(name=["--workers", "-w"], help="How many tasks run at once.")] = 1,
+    workers: Annotated[int, Parameter(name=["--workers", "-w"],
+                                      help=f"How many tasks run at once (1 to {MAX_WORKERS}).")] = 1,
     quit: Annotated[bool, Parameter(name=["--quit", "-q"], negative=(),
                                     help="Exit once nothing is queued or running.")] = False,
+    sound: Annotated[bool, Parameter(name=["--sound", "-s"], negative=(),
+                                     help="Play a sound with each task's end notification.")] = False,
     plain: Annotated[bool, Parameter(negative=(), help="Plain lines even on a terminal (no dashboard).")] = False,
     budget: Annotated[float | None, Parameter(help=(
         "Stop starting tasks once the ones this server ran have cost this many USD."))] = None,
+    container_engine: EngineOpt = None,
 ) -> int:
     """Run queued tasks, up to N at once, until stopped (Ctrl-C, SIGTERM, `tsk server stop`) or, with -q,
     until nothing is left; running tasks are then cancelled and their partial work kept."""
     from tsk.errors import UsageError
 
-    if workers < 1:
-        raise UsageError("--workers must be at least 1")
-    ctx = Context()
+    if not 1 <= workers <= MAX_WORKERS:
+        raise UsageError(f"--workers {workers}: must be from 1 to {MAX_WORKERS}",
+                         hint=f"each worker runs a sandbox of its own; for more than {MAX_WORKERS}, start "
+                              "another server on another data dir")
+    ctx = Context(container_engine=container_engine)
     dashboard = not plain and sys.stdin.isatty() and sys.stdout.isatty()
     events = _Hidden() if dashboard else PlainLines()  # on the dashboard the task list shows the changes
-    server = Server(ctx, ServerOptions(workers=workers, quit_when_idle=quit, budget_usd=budget), events)
+    server = Server(ctx, ServerOptions(workers=workers, quit_when_idle=quit, budget_usd=budget, sound=sound), events)
 
     def on_signal(signum: int, frame: object) -> None:
         server.stop(f"the server was stopped ({signal.Signals(signum).name})")

@@ -251,6 +251,7 @@ class DockerEngine:
             "security_opt": list(spec.security_opt) or None, "privileged": spec.privileged,
             "devices": list(spec.devices) or None, "extra_hosts": dict(spec.extra_hosts) or None,
             "network_mode": spec.network or "bridge", "init": True, "sysctls": dict(spec.sysctls) or None,
+            "tmpfs": dict(spec.tmpfs) or None,
         }
         if spec.memory_bytes:
             kwargs["mem_limit"] = spec.memory_bytes

@@ -37,3 +37,4 @@ class ContainerSpec(msgspec.Struct, frozen=True, kw_only=True):
     stdin_open: bool = False
     extra_hosts: dict[str, str] = {}
     sysctls: dict[str, str] = {}
+    tmpfs: dict[str, str] = {}  # mount point -> mount options

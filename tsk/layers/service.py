@@ -28,6 +28,7 @@ class TargetRequest(msgspec.Struct, frozen=True, kw_only=True):
     agents: tuple[str, ...] = ()  # empty: the configured agent
     all_stacks: bool = False
     proxy: bool = True
+    sandbox: bool = True  # False: the proxy's chain alone (`--proxy-only`)
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,7 +84,7 @@ def targets(ctx: Context, req: TargetRequest, cfg: ResolvedConfig | None = None,
     roots = ca_roots(ctx, cfg)
     base_id = base_id or base_image_id(ctx, cfg.layers.base_image)
     out: list[Target] = []
-    for stack in stacks:
+    for stack in stacks if req.sandbox else ():
         for agent in agents:
             slots = catalog.target_slots(cfg, stack=stack, agent=agent)
             chain = plan_chain(slots, base_image=cfg.layers.base_image, base_image_id=base_id, roots=roots)

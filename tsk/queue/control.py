@@ -1,5 +1,5 @@
-"""The queue's core operations behind `tsk add`, `cancel`, `retry`, `delete`, `clean` and `wait`. Each
-works without a server; only stopping a running task talks to the engine."""
+"""The queue's core operations behind `tsk add`, `cancel`, `delete`, `clean` and `wait` (`retry` is
+retry.py's). Each works without a server; only stopping a running task talks to the engine."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from tsk.tasks.store import ACTIVE, ENDED, Conflict, TaskStore
 from tsk.text import printable
 
 if TYPE_CHECKING:
-    from tsk.config.schema import ResolvedConfig
     from tsk.context import Context
     from tsk.sandbox.runner import RunEvents, RunRequest
 
@@ -177,7 +176,7 @@ def add(ctx: Context, req: RunRequest, *, agents: tuple[str, ...] = (), parents:
 
     store = open_store(ctx)
     try:
-        ids = tuple(dict.fromkeys(_parent(store, p) for p in parents))
+        ids = tuple(dict.fromkeys(resolve_parent(store, p) for p in parents))
         links = store.links()
         made: list[Task] = []
         for agent in agents or (req.agent,):
@@ -194,7 +193,7 @@ def add(ctx: Context, req: RunRequest, *, agents: tuple[str, ...] = (), parents:
         store.close()
 
 
-def _parent(store: TaskStore, ref: str) -> str:
+def resolve_parent(store: TaskStore, ref: str) -> str:
     try:
         return store.resolve(ref)
     except UsageError as exc:
@@ -296,69 +295,6 @@ def log_tail(data: Path, task_id: str, n: int) -> list[str]:
     from tsk.sandbox.stream import log_tail as tail
 
     return tail(model.agent_log(model.task_dir(data, task_id)), n)
-
-
-def retry(ctx: Context, refs: list[str], *, children: bool = True) -> list[Outcome]:
-    """A new task from each old one's instructions and config (a fresh snapshot of the repo). Unless
-    `children` is False, its descendants follow: a waiting one is re-linked to the new task, an ended one
-    is recreated with its parents mapped to the new tasks."""
-    from tsk.sandbox.runner import RunRequest, create_task
-
-    store = open_store(ctx)
-    out: list[Outcome] = []
-    try:
-        links = store.links()
-        for ref in refs:
-            tid = store.resolve(ref)
-            old = store.get(tid)
-            assert old is not None
-            if old.status in ACTIVE:
-                raise UsageError(f"task {tid} is {old.status}; only a task that has ended can be retried",
-                                 hint=f"cancel it first: tsk cancel {tid}")
-            mapping: dict[str, str] = {}
-            todo = [tid] + (scheduler.descendants(links, tid) if children else [])
-            for oid in todo:
-                o = store.get(oid)
-                if o is None:
-                    continue
-                if oid != tid and o.status in ("WAITING", "QUEUED"):
-                    for p in o.parents:
-                        if p in mapping:
-                            store.relink(oid, p, mapping[p])
-                    continue
-                if oid != tid and o.status == "RUNNING":
-                    continue
-                parents = tuple(mapping.get(p, p) for p in o.parents)
-                req = RunRequest(instructions=store.instructions(oid), type=o.type, name=o.name, repo=o.repo,
-                                 agent=o.agent, from_branch=o.from_branch, network_isolation=o.network_isolation,
-                                 scope=o.scope, plan=o.plan, plan_task=o.plan_task, gate=o.gate, issue=o.issue)
-                new = create_task(ctx, req, Quiet(), parents=parents, cfg=_with_secrets(ctx, o))
-                new.retry_of = oid
-                store.add(new, instructions=req.instructions, reason=f"retry of {oid}")
-                mapping[oid] = new.id
-                out.append(Outcome(id=oid, action="retried", new_id=new.id))
-        settle(store)
-        return out
-    finally:
-        store.close()
-
-
-def _with_secrets(ctx: Context, old: Task) -> ResolvedConfig:
-    """A retry runs with the old task's config; the secret env values its record hides come from the
-    old task dir while it waits, else from the user's config as it is now (they were never stored)."""
-    from pathlib import Path
-
-    from tsk.sandbox import secrets
-    from tsk.sandbox.runner import task_config
-
-    cfg = task_config(old)
-    values = secrets.load(model.task_dir(ctx.paths.data, old.id))
-    cfg, missing = secrets.fill(cfg, values)
-    if missing:
-        with contextlib.suppress(TskError):  # the repo or its config may be gone: the run says what is unset
-            now = {v.name: v.value for v in ctx.config(Path(old.repo), project=old.project).env}
-            cfg, _ = secrets.fill(cfg, now)
-    return cfg
 
 
 def delete(ctx: Context, refs: list[str], *, timeout: float = 120) -> list[Outcome]:

@@ -47,6 +47,7 @@ class ServerOptions(msgspec.Struct, frozen=True, kw_only=True):
     clean_every: float = 600.0
     budget_usd: float | None = None  # stop claiming once the tasks this server ran have cost this much
     credentials_every: float = 5.0  # how often a task blocked on refused credentials looks whether they changed
+    sound: bool = False  # a task's end notification plays a sound
 
 
 class ServerEvents(Protocol):
@@ -255,7 +256,8 @@ class Server:
             with contextlib.suppress(Exception):
                 done = store.get(task_id)
                 if done is not None:
-                    task_ended(done.id, done.name, done.status, done.result_branch, ctx.environ)
+                    task_ended(done.id, done.name, done.status, done.result_branch, ctx.environ,
+                               sound=self.opts.sound)
             store.close()
             with self._mutex:
                 self._active.pop(task_id, None)

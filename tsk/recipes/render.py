@@ -19,15 +19,44 @@ class Rendered(msgspec.Struct, frozen=True, kw_only=True):
     source: Source | None = None
     path: str | None = None
     warnings: tuple[str, ...] = ()  # the CLI prints each as `tsk: warning: ...`
+    # The recipe is a script (front matter `script: true`), written for the exec agent; every other recipe
+    # is prose for a coding agent, which the exec agent would run as bash.
+    script: bool = False
 
 
 def _finish(text: str) -> str:
     return text.strip("\n") + "\n"
 
 
+def is_script(recipe: Recipe) -> bool:
+    return recipe.meta.get("script", "").strip().lower() in ("true", "yes")
+
+
+def refuse_prose_for_exec(template: str, script: bool, agents: Sequence[str]) -> None:
+    """The exec agent runs its instructions as a bash script: a template's prose would run as commands
+    and fail after the real work was done. Refused before anything is made (exit 2)."""
+    if template == GENERIC or script or "exec" not in agents:
+        return
+    raise UsageError(f"the exec agent runs its instructions as a bash script, and template `{template}` is "
+                     "prose for a coding agent",
+                     hint="drop -t to run the prompt alone as the script, or pick a coding agent with -a; "
+                          "a template written as a script says `script: true` in its front matter")
+
+
+def template_is_script(name: str, dirs: Sequence[SearchPath]) -> bool:
+    """Whether the template a task was made from is a script (`generic`, the prompt alone, is); a template
+    gone since counts as prose."""
+    try:
+        recipe = find_recipe(name, dirs)
+    except UsageError:
+        return False
+    return recipe is None or is_script(recipe)
+
+
 def _rendered(recipe: Recipe, text: str, warnings: tuple[str, ...] = ()) -> Rendered:
+    script = is_script(recipe)
     return Rendered(instructions=_finish(text), template=recipe.name, source=recipe.source, path=recipe.path,
-                    warnings=warnings)
+                    warnings=warnings, script=script)
 
 
 def render(recipe: Recipe | None, prompt: str | None) -> Rendered:

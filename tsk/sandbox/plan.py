@@ -30,6 +30,14 @@ SECRETS = "/tsk/secrets.env"  # API keys and secret env values: read by the run 
 
 
 SANDBOX_UID = 1000  # the image's `agent` user (layers/base): who runs the agent when tsk runs as root
+# `dind`: where rootless Podman (or Buildah) in the sandbox keeps its images. The sandbox's own overlay
+# cannot hold nested overlay mounts, so it gets a tmpfs there, bounded by the task's memory limit.
+CONTAINER_STORAGE = f"{AGENT_HOME}/.local/share/containers"
+# `dind` loosens exactly what nested container builds need, as upstream tsk does: the engine's seccomp
+# and AppArmor profiles (they refuse the mounts and namespaces a nested engine makes), no-new-privileges
+# (newuidmap is setuid), SETUID and SETGID (to map the nested user namespace's ids).
+DIND_SECURITY = ("seccomp=unconfined", "apparmor=unconfined")
+DIND_CAPS = ("SETUID", "SETGID")
 
 
 class HostFacts(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,6 +101,22 @@ def run_script(*, agent_argv: list[str], prepare: str, baseline: str, commit: st
     ])
 
 
+def shell_argv(agent_argv: list[str]) -> list[str]:
+    """`tsk shell`'s program: the task's instructions and the command the agent would run them with (as
+    upstream shows them), then a login shell."""
+    shown = agent_argv[2] if agent_argv[:2] == ["sh", "-c"] and len(agent_argv) == 3 else shlex.join(agent_argv)
+
+    def say(text: str) -> str:
+        return f"printf '%s\\n' {shlex.quote(text)}"
+
+    return ["bash", "-c", "; ".join([
+        say(f"=== The task's instructions ({INSTRUCTIONS}) ==="), f"cat {INSTRUCTIONS}", "echo",
+        say("=== The agent's command ==="), say(shown), "echo",
+        say("=== A shell in the sandbox: exit it to bring the work back as a branch ==="),
+        "exec bash -l",
+    ])]
+
+
 def _validation(workdir: str) -> str:
     """The validation gate: its output goes to the log stream (so a long test run is not silence) and to
     validation.log; its exit code to validation-exit. None of it when the sandbox is being stopped."""
@@ -124,6 +148,8 @@ def container_env(cfg: ResolvedConfig, *, agent_env: Mapping[str, str], host: Ho
                     "JAVA_TOOL_OPTIONS": java_proxy_options()})
         if cfg.host_ports:
             env["TSK_HOST_PORTS"] = ",".join(str(p) for p in sorted(cfg.host_ports))
+    if cfg.dind:  # a nested build's RUN steps cannot make namespaces of their own: chroot them instead
+        env["BUILDAH_ISOLATION"] = "chroot"
     env.update(agent_env)
     for var in cfg.env:  # the project's own settings win over tsk's defaults
         env[var.name] = var.value
@@ -181,9 +207,11 @@ def container_mounts(cfg: ResolvedConfig, *, volume: str, task_dir: Path, git_di
 
 def container_spec(cfg: ResolvedConfig, *, task_id: str, image: str, env: dict[str, str],
                    mounts: tuple[Mount, ...], host: HostFacts, proxy: ProxyPlan | None, project: str,
-                   sudo: bool, privileged: bool, interactive: bool = False) -> ContainerSpec:
+                   sudo: bool, privileged: bool, interactive: bool = False, engine: str = "docker") -> ContainerSpec:
     """With a proxy, the container gets no network at all, only loopback: the proxy's sockets (in
-    `mounts`) are its way out. Without one (--no-network-isolation), the engine's default bridge."""
+    `mounts`) are its way out. Without one (--no-network-isolation), the engine's default bridge.
+    `cfg.dind` loosens the sandbox for nested container builds (DIND_SECURITY, DIND_CAPS); on Podman
+    also its SELinux label, which keeps a nested Podman from taking over its own stdio."""
     caps: tuple[str, ...] = ()
     security: tuple[str, ...] = ("no-new-privileges",)
     command: tuple[str, ...] = ("bash", RUN_SCRIPT)
@@ -201,6 +229,13 @@ def container_spec(cfg: ResolvedConfig, *, task_id: str, image: str, env: dict[s
             f"echo '#{u} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/tsk-user && chmod 0440 /etc/sudoers.d/tsk-user; "
             f"exec setpriv --reuid={u} --regid={g} --clear-groups bash {RUN_SCRIPT}"))
         user = "0:0"
+    tmpfs: dict[str, str] = {}
+    if cfg.dind:
+        security = tuple(o for o in security if o != "no-new-privileges") + DIND_SECURITY
+        if engine == "podman":
+            security += ("label=disable",)
+        caps = tuple(dict.fromkeys((*caps, *DIND_CAPS)))
+        tmpfs[CONTAINER_STORAGE] = "mode=1777"
     labels = {"dev.tsk.kind": "task", "dev.tsk.task": task_id, "dev.tsk.project": project}
     if proxy is not None:
         labels[TASK_LABEL] = proxy.fingerprint
@@ -215,4 +250,5 @@ def container_spec(cfg: ResolvedConfig, *, task_id: str, image: str, env: dict[s
         memory_bytes=int(cfg.memory_gb * 1024**3), nano_cpus=int(min(cfg.cpu, os.cpu_count() or 1) * 1e9),
         pids_limit=cfg.pids_limit, log_max_bytes=LOG_MAX,
         devices=tuple(cfg.devices), privileged=privileged, tty=interactive, stdin_open=interactive,
+        tmpfs=tmpfs,
     )

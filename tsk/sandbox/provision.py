@@ -182,8 +182,9 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool,
                 path.unlink(missing_ok=True)
             else:
                 write_private(path, (text.rstrip("\n") + "\n").encode())
-        argv = ["bash", "-l"] if interactive else agent.command(sandbox_plan.INSTRUCTIONS, resume=attempt.resume,
-                                                                model=cfg.model)
+        argv = agent.command(sandbox_plan.INSTRUCTIONS, resume=attempt.resume, model=cfg.model)
+        if interactive:  # the instructions and that command shown, then a shell
+            argv = sandbox_plan.shell_argv(argv)
         script = sandbox_plan.run_script(
             agent_argv=argv, prepare=prepare_script(snap, wd),
             baseline=commit_script(wd, "tsk: uncommitted changes in the working tree when the task was created"),
@@ -202,6 +203,12 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool,
         engine = ctx.engine
         engine.volume_create(volume, driver_opts=overlay_volume_opts(snap, tdir),
                              labels={"dev.tsk.kind": "task-volume", "dev.tsk.task": task_id})
+        if cfg.dind:
+            # The tmpfs's mount point, made here: the engine would make its parents root's. Docker gives a
+            # tmpfs its mount point's mode (not the mode asked for), hence one anyone may write to.
+            point = real_dir(tdir / "home", sandbox_plan.CONTAINER_STORAGE.removeprefix(f"{AGENT_HOME}/"), make=True)
+            if point is not None:
+                point.chmod(0o1777)
         hand_over(tdir, snap, host.uid, host.gid)
         mounts = sandbox_plan.container_mounts(cfg, volume=volume, task_dir=tdir, git_dir=snap.git_dir,
                                                changes_dir=snap.changes_dir, ro_mounts=snap.ro_mounts,
@@ -211,7 +218,8 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool,
                                                validate=cfg.validate is not None and not interactive)
         spec = sandbox_plan.container_spec(cfg, task_id=task_id, image=image, env=env, mounts=mounts, host=host,
                                            proxy=pplan, project=cfg.project, sudo=cfg.sudo,
-                                           privileged=cfg.privileged, interactive=interactive)
+                                           privileged=cfg.privileged, interactive=interactive,
+                                           engine=engine.name)
         fail_once(ctx.environ, "create")
         try:
             made.container = engine.container_create(spec)

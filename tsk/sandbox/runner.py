@@ -17,7 +17,7 @@ from tsk import interrupt
 from tsk.agents.events import Message, encode_event
 from tsk.files import read_bounded, remove_tree, write_private
 from tsk.holds import backoff_first
-from tsk.notify import notify
+from tsk.notify import notify, task_ended
 from tsk.sandbox import ladder, secrets
 from tsk.sandbox.provision import AttemptPlan, RunEvents, agent_for, task_config, timed
 from tsk.sandbox.stream import log_tail
@@ -48,6 +48,8 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
     network_isolation: bool = True
     sudo: bool | None = None
     privileged: bool | None = None
+    dind: bool | None = None
+    devices: tuple[str, ...] = ()  # host devices, globs already expanded (tsk/config/devices.py)
     options: TaskOptions = TaskOptions()
     scope: tuple[str, ...] = ()  # write scope globs, checked (tsk.plans.scopes)
     plan: str | None = None
@@ -73,6 +75,7 @@ def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[
     repo = ctx.find_repo(Path(req.repo) if req.repo else None)
     if cfg is None:
         cli = ProjectSettings(agent=req.agent, stack=req.stack, sudo=req.sudo, privileged=req.privileged,
+                              dind=req.dind, devices=req.devices or None,
                               **req.options.settings())  # type: ignore[arg-type]
         cfg = ctx.config(repo, cli=cli, project=req.project)
     agent = agent_for(cfg)  # an unknown agent is refused at add time, with the list of known ones
@@ -104,11 +107,15 @@ def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[
 
 def run_task(ctx: Context, req: RunRequest, ui: RunEvents, store: RunStore) -> RunResult:
     """`tsk run`: create the task and execute it in this process, recorded in the task store as
-    RUNNING and owned by this process (so a server can recover it if this process is killed)."""
+    RUNNING and owned by this process (so a server can recover it if this process is killed); its end
+    is a desktop notification."""
     task = create_task(ctx, req, ui)
     task.status = "RUNNING"
     store.add(task, instructions=req.instructions, reason="tsk run", owner=owner_id())
-    return execute(ctx, task, ui, store, raise_setup_errors=True, foreground=True)
+    try:
+        return execute(ctx, task, ui, store, raise_setup_errors=True, foreground=True)
+    finally:  # a task's end is notified whoever ran it, as a server's tasks are
+        task_ended(task.id, task.name, task.status, task.result_branch, ctx.environ)
 
 
 def execute(ctx: Context, task: Task, ui: RunEvents, store: RunStore, *, raise_setup_errors: bool = False,
