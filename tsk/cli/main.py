@@ -8,6 +8,10 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import logging
 
 
 def _debug() -> bool:
@@ -29,10 +33,11 @@ def _dispatch(args: list[str]) -> int:
 
         print(__version__)
         return 0
-    if _debug():
-        import logging
+    import logging
 
+    if _debug():
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    _notices(logging.getLogger("tsk.notice"))
     if args[:1] == ["list"] and set(args[1:]) <= {"--json"}:
         # `tsk list` must stay fast at 10,000 tasks as a whole process; the command-line library's
         # import is most of that budget, so this one fixed form skips it (its --help still uses it)
@@ -48,6 +53,21 @@ def _dispatch(args: list[str]) -> int:
                         passthrough=(CycloptsError,))
     except CycloptsError:
         return 2  # cyclopts has printed what was wrong with the command line
+
+
+def _notices(log: logging.Logger) -> None:
+    """What the core has to tell the user in passing (a migrated database, an old config key), as one
+    `tsk: ...` line each on stderr, whatever stderr is when it is said."""
+    import logging
+
+    class Line(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            print(f"tsk: {record.getMessage()}", file=sys.stderr)
+
+    if not any(type(h).__name__ == "Line" for h in log.handlers):  # once, however often tsk runs in a process
+        log.addHandler(Line())
+    log.setLevel(logging.INFO)
+    log.propagate = False
 
 
 def _guarded(call: Callable[[], object], passthrough: tuple[type[BaseException], ...] = ()) -> int:

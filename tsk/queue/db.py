@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -18,10 +20,12 @@ from typing import Any, ParamSpec, TypeVar
 import msgspec
 
 from tsk.errors import TskError, UsageError
+from tsk.queue import upstream_db
 from tsk.tasks.model import Attempt, PlanRecord, Task
 from tsk.tasks.store import Conflict, ListedTask, Transition
 
 DB_NAME = "tasks.db"
+notice = logging.getLogger("tsk.notice")  # one line the command prints to the user (tsk/cli/main.py)
 
 # Columns that hold a Task field of the same name; JSON columns are encoded on the way in.
 _JSON = {"timings": "{}", "config": "{}", "scope": "[]", "scope_after": "[]", "start_from": "[]",
@@ -132,21 +136,45 @@ class SqliteStore:
                                  f"tsk; this one knows versions up to {len(MIGRATIONS)}",
                                  hint="upgrade tsk, or point TSK_DATA_HOME elsewhere")
             if version < len(MIGRATIONS):
-                self._migrate()
+                self._migrate(data_dir)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the task database {db_path(data_dir)}: {exc}") from exc
 
     def close(self) -> None:
         self.conn.close()
 
-    def _migrate(self) -> None:
+    def _migrate(self, data_dir: Path) -> None:
+        # The copy is taken before the write lock (a backup cannot read through this connection's own
+        # write transaction); under the lock the file is checked again, and a copy that another tsk made
+        # needless by migrating first is removed (it is ours: made with O_EXCL).
+        backup = _keep_copy(self.conn, data_dir) if self._upstream_rows() is not None else None
         with self._write() as c:
             version = c.execute("PRAGMA user_version").fetchone()[0]
+            rows = self._upstream_rows() if version == 0 else None
+            if rows is None and backup is not None:
+                backup.unlink()
+            if rows is not None:
+                c.execute("DROP TABLE tasks")
             for n, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for stmt in script.split(";"):
                     if stmt.strip():
                         c.execute(stmt)
                 c.execute(f"PRAGMA user_version = {n}")
+            if rows is not None:
+                for item in upstream_db.imported(rows):
+                    _insert_imported(c, item)
+        if rows is not None:
+            notice.info("imported %d task(s) from upstream tsk's database %s; the original is kept as %s",
+                        len(rows), db_path(data_dir), backup)
+
+    def _upstream_rows(self) -> list[dict[str, Any]] | None:
+        """The rows of upstream tsk's `tasks` table, when that is what this file holds (None otherwise)."""
+        cur = self.conn.execute("PRAGMA table_info(tasks)")
+        if not upstream_db.is_upstream({str(r[1]) for r in cur.fetchall()}):
+            return None
+        cur = self.conn.execute("SELECT * FROM tasks ORDER BY created_at, id")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -426,6 +454,31 @@ def _insert(c: sqlite3.Connection, task: Task, instructions: str, reason: str, o
     c.executemany("INSERT INTO parents (child, parent) VALUES (?, ?)", [(task.id, p) for p in task.parents])
     c.execute("INSERT INTO transitions (task, from_status, to_status, at, reason) VALUES (?, NULL, ?, ?, ?)",
               (task.id, task.status, time.time(), reason))
+
+
+def _keep_copy(conn: sqlite3.Connection, data_dir: Path) -> Path:
+    """A copy of the database as it is, beside it, under a name no earlier copy has."""
+    base = data_dir / f"{DB_NAME}.upstream.bak"
+    target, n = base, 1
+    while target.exists() or target.is_symlink():
+        target, n = base.with_name(f"{base.name}.{n}"), n + 1
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    os.close(fd)
+    copy = sqlite3.connect(target)
+    try:
+        conn.backup(copy)
+    finally:
+        copy.close()
+    return target
+
+
+def _insert_imported(c: sqlite3.Connection, item: upstream_db.Imported) -> None:
+    row = _columns(item.task)
+    row.update(instructions=item.instructions, owner=None)
+    c.execute(f"INSERT INTO tasks ({', '.join(row)}) VALUES ({_marks(list(row))})", tuple(row.values()))
+    c.executemany("INSERT INTO parents (child, parent) VALUES (?, ?)", [(item.task.id, p) for p in item.task.parents])
+    c.executemany("INSERT INTO transitions (task, from_status, to_status, at, reason) VALUES (?, ?, ?, ?, ?)",
+                  [(item.task.id, old, new, at, upstream_db.REASON) for old, new, at in item.transitions])
 
 
 def _columns(task: Task) -> dict[str, Any]:

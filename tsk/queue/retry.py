@@ -132,14 +132,15 @@ def _refuse_prose(ctx: Context, template: str, agent: str, repo: Path) -> None:
 
 def _config(ctx: Context, old: Task, change: RetryOverrides, repo: Path) -> ResolvedConfig:
     """The old task's config with the secret values its record hides, changed as `change` says. A new
-    project resolves again: its settings are the config files' as they are now."""
+    project, or a task imported from upstream tsk, resolves again: from the config files as they are now."""
     from tsk.config.schema import ProjectSettings
 
-    if change.project is not None and change.project != old.project:
-        cli = ProjectSettings(agent=change.agent or old.agent, stack=change.stack, model=change.model,
-                              sudo=change.sudo, privileged=change.privileged, dind=change.dind,
+    imported = not old.config  # from upstream tsk's database: it kept no config of ours
+    if imported or (change.project is not None and change.project != old.project):
+        cli = ProjectSettings(agent=change.agent or old.agent, stack=change.stack or (old.stack if imported else None),
+                              model=change.model, sudo=change.sudo, privileged=change.privileged, dind=change.dind,
                               devices=change.devices or None)
-        cfg = ctx.config(repo, cli=cli, project=change.project)
+        cfg = ctx.config(repo, cli=cli, project=change.project or old.project)
         return cfg if change.container_engine is None else _set(cfg, container_engine=change.container_engine)
     cfg = _with_secrets(ctx, old)
     if not change.changes_config():
