@@ -3,12 +3,14 @@ else that is wrong with a file is a ConfigError naming the file, the key and wha
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
 
+from tsk.config.compat import upgrade_project_file, upgrade_user_file
 from tsk.config.rules import check_layers, check_server, check_settings
 from tsk.config.schema import ProjectFile, UserFile
 from tsk.config.shape import check_shape
@@ -17,6 +19,7 @@ from tsk.errors import ConfigError
 PROJECT_FILE = Path(".tsk") / "tsk.toml"
 
 _S = TypeVar("_S", bound=msgspec.Struct)
+notice = logging.getLogger("tsk.notice")  # one line the command prints to the user (tsk/cli/main.py)
 
 
 def project_file_path(repo: Path) -> Path:
@@ -28,6 +31,8 @@ def load_user_file(path: Path) -> UserFile:
     if data is None:
         return UserFile()
     where = str(path)
+    data, renames = upgrade_user_file(data, where)
+    _warn(where, renames)
     user = _convert(data, UserFile, where)
     if user.server is not None:
         check_server(user.server, ("server",), where)
@@ -46,11 +51,26 @@ def load_project_file(repo: Path) -> ProjectFile:
     if data is None:
         return ProjectFile()
     where = str(path)
+    data, renames = upgrade_project_file(data, where)
+    _warn(where, renames)
     project = _convert(data, ProjectFile, where)
     check_settings(project, (), where)
     if project.layers is not None:
         check_layers(project.layers, ("layers",), where)
     return project
+
+
+_warned: set[str] = set()  # a file is read more than once in a process (a server reads it per task)
+
+
+def _warn(where: str, renames: list[str]) -> None:
+    """One line per file that uses upstream's old forms, once per process, naming each new form."""
+    if not renames:
+        return
+    line = f"{where}: upstream's old config forms read as today's: {'; '.join(renames)} (write those to silence this)"
+    if line not in _warned:
+        _warned.add(line)
+        notice.warning("%s", line)
 
 
 def _read_toml(path: Path) -> dict[str, Any] | None:
