@@ -253,7 +253,7 @@ def fetch_work(task: Task, tdir: Path) -> tuple[str, ...]:
     base = raw.decode(errors="replace").strip() if raw else ""
     if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", base):
         base = ""
-    fetched = fetch_result(load_snapshot(tdir), base=base or None)
+    fetched = fetch_result(load_snapshot(tdir), base=base or None, git_town=task.config.get("git_town") is True)
     if base and task.baseline_commit is None:  # the first attempt's: later ones start from earlier work
         task.baseline_commit = base
     if fetched.branch is not None:

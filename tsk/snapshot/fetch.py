@@ -10,6 +10,7 @@ from pathlib import Path
 import msgspec
 
 from tsk.files import chown_tree
+from tsk.snapshot.git import git
 from tsk.snapshot.gitdir import check_shape, fetch_ref, new_commits, reset_git_dir
 from tsk.snapshot.lfs import bring_back
 from tsk.snapshot.submodules import fetch_submodules
@@ -25,11 +26,12 @@ class FetchResult(msgspec.Struct, frozen=True, kw_only=True):
     notes: tuple[str, ...] = ()
 
 
-def fetch_result(snapshot: Snapshot, base: str | None = None) -> FetchResult:
+def fetch_result(snapshot: Snapshot, base: str | None = None, *, git_town: bool = False) -> FetchResult:
     """After the container ends: bring the task branch into the user's repo if the agent added
     commits (beyond `base`, the commit of the user's uncommitted changes, when there was one);
     otherwise no branch ("no changes, no branch"). With the branch come the submodule commits it
-    records and the git-lfs objects its new commits point to."""
+    records and the git-lfs objects its new commits point to. With `git_town`, the branch's parent is
+    recorded as git-town keeps it (`git-town-branch.<branch>.parent`): the branch it started from."""
     git_dir, source, branch = Path(snapshot.git_dir), snapshot.source_commit, snapshot.branch
     check_shape(git_dir)
     if os.getuid() != git_dir.stat().st_uid:
@@ -43,6 +45,11 @@ def fetch_result(snapshot: Snapshot, base: str | None = None) -> FetchResult:
     subs, sub_notes = fetch_submodules(git_dir, snapshot.submodules, source=source, head=head, branch=branch)
     fetch_ref(["-C", snapshot.repo], git_dir, head, f"refs/heads/{branch}")
     notes = [*snapshot.notes, *sub_notes]
+    parent = snapshot.from_branch or snapshot.head_branch
+    if git_town and parent:
+        git(["config", f"git-town-branch.{branch}.parent", parent], cwd=Path(snapshot.repo))
+    elif git_town:
+        notes.append(f"git_town: no parent recorded for {branch}: the task started from a detached HEAD")
     copied = 0
     stores = [("", git_dir, snapshot.git_common_dir, source, head),
               *((f"submodule {s.path}: ", Path(s.git_dir), s.common_dir, s.source, s.head) for s in subs)]

@@ -36,6 +36,7 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     source_commit: str
     branch: str  # the task branch, created at source_commit in the task git dir
     from_branch: str | None  # --branch: started from its committed head, working tree ignored
+    head_branch: str | None = None  # the branch the user's HEAD was on (None: detached), git-town's parent
     checkout_tree: str  # the shared read-only checkout (overlay lowerdir)
     git_dir: str  # tasks/<id>/git, mounted read-write at /workspace/<project>/.git
     changes_dir: str  # tasks/<id>/changes, mounted read-only at /tsk/changes
@@ -92,7 +93,8 @@ def take_snapshot(repo: Path, task_dir: Path, *, data_dir: Path, branch: str,
                  index_after=checkout.finished)
     snap = Snapshot(
         repo=str(top), project=top.name, git_common_dir=str(common), source_commit=commit, branch=branch,
-        from_branch=from_branch, checkout_tree=str(checkout_dir / "tree"), git_dir=str(git_dir),
+        from_branch=from_branch, head_branch=_head_branch(Path(info.git_dir)),
+        checkout_tree=str(checkout_dir / "tree"), git_dir=str(git_dir),
         changes_dir=str(changes_dir), deleted=deleted, changed=changed, alternates=tuple(objects),
         ro_mounts=tuple(dict.fromkeys([*objects, *checkout.ro_mounts()])),
         object_format=info.object_format, seconds=round(time.perf_counter() - t0, 4), submodules=subs,
@@ -100,6 +102,15 @@ def take_snapshot(repo: Path, task_dir: Path, *, data_dir: Path, branch: str,
     )
     (task_dir / "snapshot.json").write_bytes(msgspec.json.encode(snap))
     return snap
+
+
+def _head_branch(git_dir: Path) -> str | None:
+    """The branch HEAD names, read from the user's own HEAD file (no git process); None when detached."""
+    try:
+        head = (git_dir / "HEAD").read_text(errors="replace").strip()
+    except OSError:
+        return None
+    return head.removeprefix("ref: refs/heads/") if head.startswith("ref: refs/heads/") else None
 
 
 def load_snapshot(task_dir: Path) -> Snapshot:
