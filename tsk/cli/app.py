@@ -72,6 +72,12 @@ template.command("tsk.cli.template:edit",
                  help="Edit a template in $EDITOR; a built-in is copied to your templates dir first.")
 app.command(template)
 
+config = App(name="config", help="The resolved config with where each value came from, and tsk.toml's JSON Schema.")
+config.command("tsk.cli.settings:show", help="Print the config a task here runs with, each value with its source.")
+config.command("tsk.cli.settings:schema", help="Print a JSON Schema of tsk.toml (--project: .tsk/tsk.toml) for "
+               "editors.")
+app.command(config)
+
 docker = App(name="docker", help="Upstream-compatible aliases (`tsk docker build` = `tsk layers build`).")
 docker.command("tsk.cli.layers:build", help=_BUILD)
 app.command(docker)
