@@ -53,3 +53,21 @@ def test_an_upstream_setup_snippet_works_unchanged(tmp_path: Path, tsk_home: Pat
         user = subprocess.run(["docker", "image", "inspect", "-f", "{{.Config.User}}", row["image"]],
                               capture_output=True, text=True, check=True).stdout.strip()
         assert user in ("root", "", "0"), user
+
+
+@pytest.mark.docker
+def test_proxy_stop_stops_the_proxy_no_task_uses(tmp_path: Path, tsk_home: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo(tmp_path / "px", {"x": "1\n"})
+    res = run_tsk("run", "--agent", "exec", "--json", "-p", "true", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    used = sorted(p.name[len("proxy-"):-len(".used")] for p in (tsk_home / "run" / "tsk").glob("proxy-*.used"))
+    assert len(used) == 1, used  # the task went out through one proxy, which stays up while idle
+    name = f"tsk-proxy-{used[0]}"
+    state = engine.container_state(name)
+    assert state is not None and state.running
+    res = run_tsk("proxy", "stop", "--json", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == {"stopped": [name], "in_use": []}
+    assert engine.container_state(name) is None
+    again = run_tsk("proxy", "stop", cwd=repo)
+    assert again.returncode == 0 and "stopped 0 proxy" in again.stdout

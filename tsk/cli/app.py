@@ -78,6 +78,10 @@ config.command("tsk.cli.settings:schema", help="Print a JSON Schema of tsk.toml 
                "editors.")
 app.command(config)
 
+proxy = App(name="proxy", help="The egress proxies (Squid) tasks go out through.")
+proxy.command("tsk.cli.proxy:stop", help="Stop the proxies your tasks started that no task uses now.")
+app.command(proxy)
+
 docker = App(name="docker", help="Upstream-compatible aliases (`tsk docker build` = `tsk layers build`).")
 docker.command("tsk.cli.layers:build", help=_BUILD)
 app.command(docker)
