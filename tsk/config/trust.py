@@ -54,7 +54,7 @@ def widening_keys(project: ProjectFile, user: UserFile, project_name: str) -> li
     for name in ("privileged", "sudo", "dind"):
         if getattr(project, name):
             keys.append(name)
-    for name in ("squid_conf", "squid_conf_path"):
+    for name in ("squid_conf", "squid_conf_path", "review_command"):
         if getattr(project, name) is not None:
             keys.append(name)
     for agent, slot in sorted((project.agent_config or {}).items()):
