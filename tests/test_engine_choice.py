@@ -84,3 +84,21 @@ def test_the_context_reads_the_user_file_only_when_nothing_higher_says(tmp_path:
     assert cfg.container_engine == "docker" and cfg.sources["container_engine"] == "--container-engine"
     user.write_text("container_engine = 'podmn'\n")  # not read when the flag says
     assert Context(cwd=repo, container_engine="podman").engine_name == "podman"
+
+
+def test_an_engine_whose_socket_is_missing_is_said_so_without_a_leaked_connection(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import gc
+    import warnings
+
+    from tsk.engine.registry import make_engine
+    from tsk.errors import EngineUnavailable
+
+    gone = tmp_path / "engine.sock"
+    for name, var in (("docker", "DOCKER_HOST"), ("podman", "CONTAINER_HOST")):
+        eng = make_engine(name, {**os.environ, var: f"unix://{gone}"})
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)
+            with pytest.raises(EngineUnavailable, match=f"no socket at {gone}"):
+                eng.ping()
+            del eng
+            gc.collect()

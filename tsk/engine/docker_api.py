@@ -94,6 +94,11 @@ class DockerEngine:
         return ["docker", "start", "--attach", "--interactive", ident]
 
     def ping(self) -> None:
+        url = self.url
+        if url.startswith("unix://") and not os.path.exists(url[len("unix://"):]):
+            # said without connecting: the SDK leaks the socket of a connect that fails
+            raise EngineUnavailable(f"cannot reach the container engine: no socket at {url[len('unix://'):]}",
+                                    hint=self.hint())
         self._call(self.client.ping)
 
     def image(self, ref: str) -> ImageInfo | None:
