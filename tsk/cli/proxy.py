@@ -16,15 +16,12 @@ def stop(*, container_engine: EngineOpt = None,
          json: Annotated[bool, Parameter(negative=(), help="Print JSON for scripts.")] = False) -> int:
     """Stop every egress proxy your tasks started that no task uses now; one a task uses stays."""
     from tsk.context import Context
-    from tsk.sandbox.proxy import TASK_LABEL, reap_idle
+    from tsk.sandbox.proxy import in_use, reap_idle
 
     ctx = Context(container_engine=container_engine)
     engine = ctx.engine
     stopped = reap_idle(engine, ctx.paths.runtime, idle_seconds=-1.0)
-    ours = {p.name[len("proxy-"):-len(".used")] for p in ctx.paths.runtime.glob("proxy-*.used")}
-    busy = sorted(c.name for c in engine.containers("dev.tsk.kind=proxy")
-                  if (fp := c.labels.get("dev.tsk.fingerprint", "")) in ours
-                  and engine.containers(f"{TASK_LABEL}={fp}"))
+    busy = in_use(engine, ctx.paths.runtime)
     if json:
         emit_json({"stopped": stopped, "in_use": busy})
         return 0

@@ -42,6 +42,7 @@ from tsk.text import printable
 
 if TYPE_CHECKING:
     from tsk.queue.control import Outcome, WaitResult
+    from tsk.tasks.model import Task
 
 ParentOpt = Annotated[list[str] | None, Parameter(name="--parent", help=(
     "Start from this task's result (repeat for several: from the merge of their results)."))]
@@ -52,6 +53,21 @@ WaitOpt = Annotated[bool, Parameter(name=["--wait", "-w"], negative=(),
                                      help="Block until the task(s) end, then print the results.")]
 JsonOpt = Annotated[bool, Parameter(negative=(), help="Print JSON for scripts.")]
 WaitTimeoutOpt = Annotated[float | None, Parameter(name="--timeout", help="Give up waiting after this many seconds.")]
+
+
+def report_queued(ctx: Context, tasks: list[Task], *, json: bool) -> None:
+    """What `tsk add` (and `tsk review`) print for the tasks just queued: their ids (or their records as
+    JSON) on stdout, a line each on stderr, and a word when no server will run them."""
+    from tsk.queue.server import server_running
+
+    if json:
+        emit_json(tasks)
+    for t in tasks:
+        if not json:
+            print(t.id)
+        print(f"tsk: queued {t.id} {t.name} ({t.agent}, {t.status})", file=sys.stderr)
+    if not server_running(ctx.paths.data):
+        print("tsk: no server is running; start one with `tsk server start`", file=sys.stderr)
 
 
 def add(
@@ -102,14 +118,7 @@ def add(
                      scope=scopes_of(scope or ()))
     tasks = add_tasks(ctx, req, agents=agents, parents=tuple(parent or ()))
     if not wait:
-        if json:
-            emit_json(tasks)
-        for t in tasks:
-            if not json:
-                print(t.id)
-            print(f"tsk: queued {t.id} {t.name} ({t.agent}, {t.status})", file=sys.stderr)
-        if not server_running(ctx.paths.data):
-            print("tsk: no server is running; start one with `tsk server start`", file=sys.stderr)
+        report_queued(ctx, tasks, json=json)
         return 0
     if not server_running(ctx.paths.data):
         print("tsk: waiting, but no server is running: start one with `tsk server start`", file=sys.stderr)

@@ -14,7 +14,7 @@ from typing import Annotated
 from cyclopts import Parameter
 
 from tsk.cli.engine_opt import EngineOpt
-from tsk.cli.render import emit_json
+from tsk.cli.queue import report_queued
 from tsk.cli.run import AgentOpt, EditOpt, NameOpt, NoIsolation, RepoOpt, StackOpt
 from tsk.cli.task_opts import DindOpt
 from tsk.context import Context
@@ -47,7 +47,7 @@ def review(task_id: Annotated[str | None, Parameter(help="The task to review (de
         raise UsageError("give a task ID or --base, not both")
     ctx = Context(container_engine=container_engine)
     top = ctx.find_repo(None if repo is None else Path(repo))
-    branch = _current_branch(top)
+    branch = g.current_branch(top)
     parents: tuple[str, ...] = ()
     if base is not None:
         base_sha = g.resolve_commit(top, base) or ""
@@ -88,20 +88,8 @@ def review(task_id: Annotated[str | None, Parameter(help="The task to review (de
     req = RunRequest(instructions=instructions, type=REVIEW_TYPE, name=name or default_name, repo=str(top),
                      stack=stack, from_branch=from_branch, network_isolation=not no_network_isolation,
                      dind=dind or None)
-    tasks = add_tasks(ctx, req, agents=(agent,) if agent else (), parents=parents)
-    if json:
-        emit_json(tasks)
-    for t in tasks:
-        if not json:
-            print(t.id)
-        print(f"tsk: queued {t.id} {t.name} ({t.type}, {t.agent}, {t.status})", file=sys.stderr)
+    report_queued(ctx, add_tasks(ctx, req, agents=(agent,) if agent else (), parents=parents), json=json)
     return 0
-
-
-def _current_branch(top: Path) -> str | None:
-    from tsk.snapshot import git as g
-
-    return g.git_ok(["symbolic-ref", "-q", "--short", "HEAD"], cwd=top)
 
 
 def _task_of_branch(branch: str | None) -> str:

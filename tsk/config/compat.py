@@ -48,6 +48,12 @@ def upgrade_user_file(data: dict[str, Any], path: str) -> tuple[dict[str, Any], 
     """`~/.config/tsk/tsk.toml`: aliases in [defaults] and [project.X], and the old sections moved."""
     warnings: list[str] = []
     out = dict(data)
+    # the aliases first, so that an old section's key meets [defaults] under today's names
+    if isinstance(out.get("defaults"), dict):
+        out["defaults"] = _settings(out["defaults"], "defaults", path, warnings)
+    if isinstance(out.get("project"), dict):
+        out["project"] = {name: _settings(t, f"project.{name}", path, warnings) if isinstance(t, dict) else t
+                          for name, t in out["project"].items()}
     for section, keys in OLD_SECTIONS.items():
         if section not in out:
             continue
@@ -63,16 +69,9 @@ def upgrade_user_file(data: dict[str, Any], path: str) -> tuple[dict[str, Any], 
             dest = out if table is None else out.setdefault(table, {})
             if not isinstance(dest, dict):
                 raise ConfigError(f"[{table}] must be a table", path=path)
-            if table is not None:  # so that [defaults] memory_limit_gb counts as set
-                dest = out[table] = _settings(dest, table, path, warnings)
             if new in dest:
                 raise ConfigError(f"both [{section}] {key} (upstream's old form) and {_where(table, new)} are set",
                                   path=path, hint=f"keep {_where(table, new)} only")
             dest[new] = value
             warnings.append(f"[{section}] {key} -> {_where(table, new)}")
-    if isinstance(out.get("defaults"), dict):
-        out["defaults"] = _settings(out["defaults"], "defaults", path, warnings)
-    if isinstance(out.get("project"), dict):
-        out["project"] = {name: _settings(t, f"project.{name}", path, warnings) if isinstance(t, dict) else t
-                          for name, t in out["project"].items()}
     return out, warnings

@@ -447,13 +447,18 @@ def _insert(c: sqlite3.Connection, task: Task, instructions: str, reason: str, o
     missing = [p for p in task.parents if c.execute("SELECT 1 FROM tasks WHERE id = ?", (p,)).fetchone() is None]
     if missing:
         raise UsageError(f"unknown parent task(s): {', '.join(missing)}", hint="see `tsk list`")
+    _insert_row(c, task, instructions, owner)
+    c.execute("INSERT INTO transitions (task, from_status, to_status, at, reason) VALUES (?, NULL, ?, ?, ?)",
+              (task.id, task.status, time.time(), reason))
+
+
+def _insert_row(c: sqlite3.Connection, task: Task, instructions: str, owner: str | None) -> None:
+    """The task's row and its parent links."""
     row = _columns(task)
     row.update(instructions=instructions, owner=owner)
     names = ", ".join(row)
     c.execute(f"INSERT INTO tasks ({names}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
     c.executemany("INSERT INTO parents (child, parent) VALUES (?, ?)", [(task.id, p) for p in task.parents])
-    c.execute("INSERT INTO transitions (task, from_status, to_status, at, reason) VALUES (?, NULL, ?, ?, ?)",
-              (task.id, task.status, time.time(), reason))
 
 
 def _keep_copy(conn: sqlite3.Connection, data_dir: Path) -> Path:
@@ -473,10 +478,7 @@ def _keep_copy(conn: sqlite3.Connection, data_dir: Path) -> Path:
 
 
 def _insert_imported(c: sqlite3.Connection, item: upstream_db.Imported) -> None:
-    row = _columns(item.task)
-    row.update(instructions=item.instructions, owner=None)
-    c.execute(f"INSERT INTO tasks ({', '.join(row)}) VALUES ({_marks(list(row))})", tuple(row.values()))
-    c.executemany("INSERT INTO parents (child, parent) VALUES (?, ?)", [(item.task.id, p) for p in item.task.parents])
+    _insert_row(c, item.task, item.instructions, None)
     c.executemany("INSERT INTO transitions (task, from_status, to_status, at, reason) VALUES (?, ?, ?, ?, ?)",
                   [(item.task.id, old, new, at, upstream_db.REASON) for old, new, at in item.transitions])
 

@@ -515,7 +515,7 @@ def _client(repo: Path, remote: str, store: TaskStore, plan: str | None, tasks: 
 
 
 def _default_base(repo: Path) -> str:
-    head = g.git_ok(["-C", str(repo), "symbolic-ref", "--quiet", "--short", "HEAD"])
+    head = g.current_branch(repo)
     if not head:
         raise UsageError("cannot tell which branch the pull requests are for: HEAD is detached",
                          hint="give it: --base main")

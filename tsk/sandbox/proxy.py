@@ -163,6 +163,14 @@ def touch(fingerprint: str, runtime_dir: Path) -> None:
     (runtime_dir / f"proxy-{fingerprint}.used").write_text(str(time.time()))
 
 
+def in_use(engine: Engine, runtime_dir: Path) -> list[str]:
+    """The proxies this runtime dir used that a task still goes out through."""
+    ours = {p.name[len("proxy-"):-len(".used")] for p in runtime_dir.glob("proxy-*.used")}
+    return sorted(c.name for c in engine.containers("dev.tsk.kind=proxy")
+                  if (fp := c.labels.get("dev.tsk.fingerprint", "")) in ours
+                  and engine.containers(f"{TASK_LABEL}={fp}"))
+
+
 def _idle_for(used: Path) -> float:
     try:
         return time.time() - float(used.read_text() or 0)

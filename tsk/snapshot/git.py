@@ -110,6 +110,11 @@ def objects_dirs(git_dir: Path) -> list[str]:
     return out
 
 
+def current_branch(top: Path) -> str | None:
+    """The branch checked out in `top`; None when HEAD is detached."""
+    return git_ok(["symbolic-ref", "--quiet", "--short", "HEAD"], cwd=top) or None
+
+
 def resolve_commit(top: Path, rev: str) -> str | None:
     return git_ok(["rev-parse", "--verify", "-q", "--end-of-options", f"{rev}^{{commit}}"], cwd=top)
 
