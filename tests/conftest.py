@@ -1,6 +1,8 @@
 """Guard fixtures: every tsk path and HOME point into tmp_path, so no test can touch the user's real
-state. Real-engine fixtures fail (never skip) when no engine answers. What tests call (git, repos,
-tsk as a process, waiting) is in helpers.py."""
+state. Real-engine fixtures fail (never skip) when no engine answers. `pg_url` gives a test an empty
+PostgreSQL database of its own, on one throwaway cluster for the session (`pg_cluster`,
+tests/pg_server.py); no server installed is a failure too. What tests call (git, repos, tsk as a
+process, waiting) is in helpers.py."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import pytest
 from helpers import BASE_IMAGE, PROJECT, EngineUnderTest, make_repo
 
 if TYPE_CHECKING:
+    from pg_server import PgCluster
+
     from tsk.engine.ports import Engine
 
 # A suite started in the background of a shell without job control inherits SIGINT ignored, and so
@@ -62,6 +66,23 @@ def tsk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def repo(tmp_path: Path) -> Path:
     """A project on the default stack, committed on `trunk`."""
     return make_repo(tmp_path / "demo", PROJECT)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
+    """One PostgreSQL cluster for the session (a unix socket only); `pg_url` makes the databases on it."""
+    from pg_server import cluster
+
+    with cluster(tmp_path_factory.mktemp("pg")) as pg:
+        yield pg
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
+    """The libpq URL of an empty database of the test's own, dropped after it (connections and all)."""
+    url = pg_cluster.create_database()
+    yield url
+    pg_cluster.drop_database(url)
 
 
 # The engines the default run covers. The tests that matter most (a layer hit and miss, `tsk run` with

@@ -1,4 +1,5 @@
-"""The task queue without an engine: the database, its migrations, atomic claims, the scheduler's
+"""The task queue without an engine: the SQLite file and its migrations (the store protocol itself is
+tests/test_task_store.py's), the scheduler's
 decisions (ready, cascade, cycles), recovery's decisions with a fake engine, and `tsk add`/`list`/
 `cancel`/`retry`/`clean` as whole processes, including 20 concurrent adds."""
 
@@ -22,7 +23,6 @@ from tsk.queue.db import MIGRATIONS, db_path
 from tsk.queue.db import SqliteStore as Store
 from tsk.tasks.model import Task
 from tsk.tasks.owner import owner_id
-from tsk.tasks.store import Conflict
 
 
 def _task(tid: str, status: str = "QUEUED", parents: tuple[str, ...] = (), created: float = 0.0) -> Task:
@@ -45,44 +45,6 @@ def test_a_new_database_is_migrated_to_the_latest_version_once(tmp_path: Path) -
     conn.close()
     again = Store(tmp_path / "d")  # reopening keeps the data, runs nothing twice
     assert [t.id for t in again.tasks()] == ["a"] and again.instructions("a") == "do a"
-
-
-def test_every_status_change_is_a_recorded_transition(store: Store) -> None:
-    t = _task("a")
-    t.timings = {"snapshot": 0.1}
-    store.add(t, instructions="x", reason="added")
-    claimed = store.claim(owner_id(), reason="claimed")
-    assert claimed is not None and claimed.status == "RUNNING" and claimed.timings == {"snapshot": 0.1}
-    claimed.result_branch = "tsk/generic/n/a"
-    store.transition("a", "COMPLETE", "done", task=claimed, allowed=("RUNNING",))
-    with pytest.raises(Conflict):
-        store.transition("a", "CANCELLED", "too late", allowed=("QUEUED", "RUNNING"))
-    got = store.get("a")
-    assert got is not None and got.status == "COMPLETE" and got.result_branch == "tsk/generic/n/a"
-    assert [(tr.from_status, tr.to_status, tr.reason) for tr in store.transitions("a")] == [
-        (None, "QUEUED", "added"), ("QUEUED", "RUNNING", "claimed"), ("RUNNING", "COMPLETE", "done")]
-
-
-def test_claims_are_atomic_oldest_first_and_skip_cancel_requests(tmp_path: Path) -> None:
-    a, b = Store(tmp_path / "d"), Store(tmp_path / "d")
-    for n, tid in enumerate(("t1", "t2", "t3")):
-        a.add(_task(tid, created=100.0 + n), instructions="", reason="x")
-    a.request_cancel("t2", "no")
-    first, second = a.claim("o1"), b.claim("o2")
-    assert first is not None and second is not None
-    assert (first.id, second.id) == ("t1", "t3")
-    assert a.claim("o1") is None and a.owner("t3") == "o2"
-
-
-def test_unknown_parents_are_refused_and_prefixes_resolve(store: Store) -> None:
-    from tsk.errors import UsageError
-
-    store.add(_task("abc123"), instructions="", reason="x")
-    assert store.resolve("abc") == "abc123"
-    with pytest.raises(UsageError, match="no task"):
-        store.resolve("zzz")
-    with pytest.raises(UsageError, match="unknown parent"):
-        store.add(_task("c", "WAITING", parents=("nope",)), instructions="", reason="x")
 
 
 def _nodes(statuses: dict[str, str], parents: dict[str, tuple[str, ...]]) -> list[Node]:

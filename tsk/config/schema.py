@@ -36,6 +36,10 @@ class LayersConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     auto_clean_enabled: bool = True
     auto_clean_age_days: float = 7.0
+    # A fleet (DESIGN §10): the shared task store (`postgresql://…`; TSK_DATABASE_URL wins) and the git
+    # remote snapshots and results travel through (a URL or a path). None: this machine alone.
+    database: str | None = None
+    remote: str | None = None
 
 
 class ProjectSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

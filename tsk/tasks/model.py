@@ -73,6 +73,11 @@ class Task(msgspec.Struct, kw_only=True):
     pr_number: int | None = None
     pr_url: str | None = None
     pr_state: Literal["open", "closed", "merged"] | None = None  # as the forge said when last asked
+    # A fleet (DESIGN §10): where it was added and where it runs, and what travels through the git remote.
+    origin: str | None = None  # the host that added it (its repo is there)
+    host: str | None = None  # the host whose server runs (or ran) it
+    snapshot_ref: str | None = None  # refs/tsk/snapshots/<id> on the remote: its source plus uncommitted files
+    result_ref: str | None = None  # refs/tsk/results/<id> on the remote, once its worker pushed the result
 
 
 class PlanRecord(msgspec.Struct, kw_only=True):

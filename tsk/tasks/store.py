@@ -1,8 +1,9 @@
 """The task store: the one truth for tasks, their parents and every state change, as a protocol.
 
-tsk/queue/db.py implements it over SQLite in the data dir; the sandbox receives a store from its caller
-and needs only `RunStore`, the part a running task writes. Nothing outside the store's implementations
-runs a query: every question the queue asks has a method here."""
+tsk/queue/db.py implements it over SQLite in the data dir, tsk/queue/pg.py over a PostgreSQL database a
+fleet's servers share (both on tsk/queue/sqlstore.py's queries); the sandbox receives a store from its
+caller and needs only `RunStore`, the part a running task writes. Nothing outside the store's
+implementations runs a query: every question the queue asks has a method here."""
 
 from __future__ import annotations
 
@@ -59,6 +60,30 @@ class ListedTask(msgspec.Struct, kw_only=True):
     turns: int | None
     scope: list[str] = []
     plan: str | None = None
+    host: str | None = None  # the host whose server runs (or ran) it
+
+
+class ServerRecord(msgspec.Struct, kw_only=True):
+    """A live server, as it says of itself on every lease renewal (`tsk server status`)."""
+
+    id: str  # its owner id: pid:start-time@host
+    host: str
+    pid: int
+    workers: int  # how many tasks it runs at once
+    running: int  # how many it runs now
+    started: float
+    seen: float  # its last renewal
+    lease_until: float  # past this, it is taken for dead
+
+
+class Notices(Protocol):
+    """Wake-ups from the store (PostgreSQL's LISTEN): a task was added or changed, a cancel was asked."""
+
+    def wait(self, timeout: float) -> list[tuple[str, str]]:
+        """(channel, payload) pairs that arrived within `timeout` seconds: `wake` or `cancel` (a task id)."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class RunStore(Protocol):
@@ -143,8 +168,36 @@ class TaskStore(RunStore, Protocol):
     def relink(self, child: str, old: str, new: str) -> None: ...
 
     # -- changing tasks ---------------------------------------------------------------------------
-    def claim(self, owner: str, reason: str = "claimed") -> Task | None:
-        """Atomically take the oldest QUEUED task for `owner` whose agent is not held: QUEUED -> RUNNING."""
+    def claim(self, owner: str, reason: str = "claimed", *, host: str | None = None,
+              lease_until: float | None = None) -> Task | None:
+        """Atomically take the oldest QUEUED task for `owner` whose agent is not held: QUEUED -> RUNNING.
+        No two owners ever take the same task, whichever hosts they are on."""
+        ...
+
+    # -- ownership across hosts -------------------------------------------------------------------
+    def ownership(self, task_id: str) -> tuple[str | None, float | None]:
+        """Its owner and that owner's lease (None: no lease, judged by its own host)."""
+        ...
+
+    def renew(self, owner: str, until: float) -> int:
+        """Extend the lease of every RUNNING task `owner` has; how many."""
+        ...
+
+    def take_over(self, task_id: str, old_owner: str | None, new_owner: str, until: float) -> bool:
+        """Make `new_owner` the owner of a RUNNING task still owned by `old_owner`; False when another
+        got there first (so a task left by a dead owner is recovered exactly once)."""
+        ...
+
+    def heartbeat(self, server: ServerRecord) -> None: ...
+
+    def servers(self, now: float) -> list[ServerRecord]:
+        """The servers whose lease lasts past `now`, by host."""
+        ...
+
+    def remove_server(self, server_id: str) -> None: ...
+
+    def notices(self) -> Notices | None:
+        """A feed of wake-ups and cancels from other processes, when the store has one (None: poll)."""
         ...
 
     def agent_holds(self, now: float) -> dict[str, tuple[float, str]]:
