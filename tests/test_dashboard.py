@@ -75,7 +75,7 @@ def _source(root: Path, clock: Callable[[], float] = time.time) -> FakeSource:
     now = clock()
     src = FakeSource(root, [
         TaskRow(id="aaa111", name="fix-parser", type="fix", status="RUNNING", agent="exec", created=now - 30,
-                started=now - 20, attempts=2, max_attempts=3, why="stalled: the agent printed nothing for 20m"),
+                started=now - 20, host="alpha", attempts=2, max_attempts=3, why="stalled: the agent printed nothing for 20m"),
         TaskRow(id="bbb222", name="add-docs", type="doc", status="COMPLETE", agent="claude", created=now - 90,
                 started=now - 80, finished=now - 60, branch="tsk/doc/add-docs/bbb222"),
     ], clock)
@@ -157,9 +157,9 @@ def test_rows_appear_after_the_empty_state(tmp_path: Path) -> None:
         await _until(pilot, lambda: table.row_count == 2)
         assert table.display and not empty.display
         first = [str(c) for c in table.get_row_at(0)]
-        assert first[:5] == ["RUNNING", "aaa111", "fix-parser", "exec", "2/3"]
-        assert first[5].endswith("s") and first[6] == ""
-        assert [str(c) for c in table.get_row_at(1)] == ["COMPLETE", "bbb222", "add-docs", "claude", "-", "20s",
+        assert first[:6] == ["RUNNING", "aaa111", "fix-parser", "exec", "alpha", "2/3"]  # which host runs it
+        assert first[6].endswith("s") and first[7] == ""
+        assert [str(c) for c in table.get_row_at(1)] == ["COMPLETE", "bbb222", "add-docs", "claude", "-", "-", "20s",
                                                         "tsk/doc/add-docs/bbb222"]
         assert "attempt 2/3" in str(app.query_one("#log", Log).border_title)
         assert "stalled" in str(app.query_one("#log", Log).border_title)
@@ -178,12 +178,12 @@ def test_running_duration_is_live(tmp_path: Path) -> None:
 
     async def script(pilot: Pilot[None], app: Dashboard) -> None:
         table = app.query_one("#tasks", DataTable)
-        await _until(pilot, lambda: str(table.get_row_at(0)[5]) == "58s")
+        await _until(pilot, lambda: str(table.get_row_at(0)[6]) == "58s")
         # nothing about the task changes, only the time
         clock.now += 0.5
-        await _until(pilot, lambda: str(table.get_row_at(0)[5]) == "59s")
+        await _until(pilot, lambda: str(table.get_row_at(0)[6]) == "59s")
         clock.now += 1
-        await _until(pilot, lambda: str(table.get_row_at(0)[5]) == "1m00s", timeout=3)
+        await _until(pilot, lambda: str(table.get_row_at(0)[6]) == "1m00s", timeout=3)
 
     _drive(app, script)
 

@@ -48,6 +48,7 @@ app.command(plan)
 server = App(name="server", help="The server that runs queued tasks, several at once.")
 server.command("tsk.cli.server:start", help="Run queued tasks (-w N at once) until stopped, or idle with -q.")
 server.command("tsk.cli.server:stop", help="Stop the running server; its running tasks are cancelled, work kept.")
+server.command("tsk.cli.server:status", help="The live servers of the task store (every host's): capacity and load.")
 app.command(server)
 
 layers = App(name="layers", help="The content-addressed layer store: build, list, explain, prune, push and pull "

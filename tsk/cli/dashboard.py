@@ -26,7 +26,7 @@ from tsk.queue.view import TaskRow, TaskSource
 from tsk.text import printable
 
 EMPTY = "no tasks yet — add one with `tsk add -p ...`"
-COLUMNS = ("status", "id", "name", "agent", "try", "duration", "branch")
+COLUMNS = ("status", "id", "name", "agent", "host", "try", "duration", "branch")
 STATUS_STYLE = {"QUEUED": "yellow", "WAITING": "blue", "RUNNING": "bold cyan", "BLOCKED": "bold yellow",
                 "COMPLETE": "green",
                 "FAILED": "bold red", "CANCELLED": "magenta"}
@@ -42,7 +42,7 @@ def cells(row: TaskRow, now: float) -> tuple[str, ...]:
     end = now if row.finished is None else row.finished
     took = "-" if row.started is None else duration(end - row.started)
     tries = f"{row.attempts}/{row.max_attempts}" if row.attempts else "-"
-    return (row.status, row.id, row.name, row.agent, tries, took, row.branch or "")
+    return (row.status, row.id, row.name, row.agent, printable(row.host or "-"), tries, took, row.branch or "")
 
 
 class LogTail:

@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from tsk.cli.render import ago, duration, emit_json
+from tsk.tasks.owner import host_name
 from tsk.text import printable
 
 if TYPE_CHECKING:
@@ -48,14 +49,19 @@ def _why(t: ListedTask) -> str:
 def render_text(listing: Listing) -> str:
     """A plain table (fixed columns, no terminal library) and a summary line."""
     now = time.time()
-    head = ("ID", "NAME", "TYPE", "STATUS", "TRY", "DURATION", "PARENTS", "SOURCE", "AGENT", "BRANCH", "CREATED",
+    head: tuple[str, ...] = ("ID", "NAME", "TYPE", "STATUS", "TRY", "DURATION", "PARENTS", "SOURCE", "AGENT", "BRANCH", "CREATED",
             "WHY")
-    rows = [head]
+    # a fleet's tasks run on several hosts: then a column says where (one machine alone needs none)
+    hosts = bool({t.host for t in listing.tasks if t.host} - {host_name()})
+    if hosts:
+        head = (*head[:4], "HOST", *head[4:])
+    rows: list[tuple[str, ...]] = [head]
     for t in listing.tasks:
         source = t.from_branch or (t.source_commit or "-")[:10]
         took = "-" if t.duration is None else duration(t.duration, tenths=True)
         tries = f"{t.attempts}/{t.max_attempts}" if t.attempts else "-"
-        rows.append((t.id, t.name[:30], t.type, t.status, tries, took, ",".join(t.parents) or "-", source,
+        where = (printable(t.host or "-")[:20],) if hosts else ()
+        rows.append((t.id, t.name[:30], t.type, t.status, *where, tries, took, ",".join(t.parents) or "-", source,
                      t.agent, t.branch or "-", ago(t.created, now), _why(t)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     fmt = "  ".join(f"{{{i}:<{w}}}" for i, w in enumerate(widths[:-1])) + f"  {{{len(head) - 1}}}"

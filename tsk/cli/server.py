@@ -1,4 +1,4 @@
-"""`tsk server start|stop`: the process that runs queued tasks, N at once."""
+"""`tsk server start|stop|status`: the process that runs queued tasks, N at once, and the live ones."""
 
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ def start(
     plain: Annotated[bool, Parameter(negative=(), help="Plain lines even on a terminal (no dashboard).")] = False,
     budget: Annotated[float | None, Parameter(help=(
         "Stop starting tasks once the ones this server ran have cost this many USD."))] = None,
+    lease: Annotated[float, Parameter(help=(
+        "Seconds this server's claim on a task lasts unrenewed (it renews every third); past it, another "
+        "server sharing the task store recovers the task."))] = 30.0,
     container_engine: EngineOpt = None,
 ) -> int:
     """Run queued tasks, up to N at once, until stopped (Ctrl-C, SIGTERM, `tsk server stop`) or, with -q,
@@ -59,10 +62,14 @@ def start(
         raise UsageError(f"--workers {workers}: must be from 1 to {MAX_WORKERS}",
                          hint=f"each worker runs a sandbox of its own; for more than {MAX_WORKERS}, start "
                               "another server on another data dir")
+    if not 1 <= lease <= 3600:
+        raise UsageError(f"--lease {lease:g}: must be from 1 to 3600 seconds",
+                         hint="a short lease recovers a dead server's tasks sooner and renews more often")
     ctx = Context(container_engine=container_engine)
     dashboard = not plain and sys.stdin.isatty() and sys.stdout.isatty()
     events = _Hidden() if dashboard else PlainLines()  # on the dashboard the task list shows the changes
-    server = Server(ctx, ServerOptions(workers=workers, quit_when_idle=quit, budget_usd=budget, sound=sound), events)
+    server = Server(ctx, ServerOptions(workers=workers, quit_when_idle=quit, budget_usd=budget, sound=sound,
+                                          lease=lease), events)
 
     def on_signal(signum: int, frame: object) -> None:
         server.stop(f"the server was stopped ({signal.Signals(signum).name})")
@@ -70,8 +77,8 @@ def start(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if not dashboard:
-        print(f"tsk: server for {ctx.paths.data} with {workers} worker(s)" + (" (quits when idle)" if quit else ""),
-              file=sys.stderr, flush=True)
+        print(f"tsk: server on {server.host} for {ctx.paths.data} with {workers} worker(s)"
+              + (" (quits when idle)" if quit else ""), file=sys.stderr, flush=True)
         report = server.run()
         print(f"tsk: server stopped; it ran {report.ran} task(s)", file=sys.stderr)
         return 0
@@ -123,4 +130,35 @@ def stop() -> int:
     if pid is None:
         raise TskError(f"no tsk server is running for {ctx.paths.data}")
     print(f"tsk: server (pid {pid}) stopped")
+    return 0
+
+
+def status(*, json: Annotated[bool, Parameter(negative=(), help="The servers as a JSON list.")] = False) -> int:
+    """The live servers of this task store (every host's, in a fleet): their capacity and load."""
+    import msgspec
+
+    from tsk.cli.render import ago, duration
+    from tsk.queue.stores import open_store
+
+    store = open_store(Context())
+    try:
+        now = time.time()
+        live = store.servers(now)
+        queued = store.count(("QUEUED",))
+    finally:
+        store.close()
+    if json:
+        print(msgspec.json.encode(live).decode())
+        return 0
+    if not live:
+        print(f"no live server; {queued} task(s) queued")
+        return 0
+    rows = [("HOST", "PID", "RUNNING", "UP", "SEEN")]
+    rows += [(printable(s.host), str(s.pid), f"{s.running}/{s.workers}", duration(now - s.started), ago(s.seen, now))
+             for s in live]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print(f"{len(live)} server(s): {sum(s.running for s in live)} running of {sum(s.workers for s in live)} "
+          f"worker(s); {queued} queued")
     return 0

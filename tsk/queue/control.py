@@ -18,7 +18,7 @@ from tsk.queue import scheduler
 from tsk.queue.stores import open_store
 from tsk.tasks import model
 from tsk.tasks.model import Task
-from tsk.tasks.owner import owner_alive
+from tsk.tasks.owner import host_name, owner_alive, owner_host
 from tsk.tasks.store import ACTIVE, ENDED, Conflict, TaskStore
 from tsk.text import printable
 
@@ -222,9 +222,15 @@ def cancel(ctx: Context, refs: list[str], reason: str = "cancelled by tsk cancel
                     task = store.get(tid)
                     assert task is not None
             if task.status == "RUNNING":
-                store.request_cancel(tid, reason)
+                store.request_cancel(tid, reason)  # in a fleet, a notice the owning server acts on
+                owner, until = store.ownership(tid)
+                here = host_name(ctx.environ)
+                where = owner_host(owner)
+                if where is not None and where != here and owner_alive(owner, lease_until=until, here=here):
+                    out.append(Outcome(id=tid, action=f"cancel requested; its server on {where} stops it"))
+                    continue
                 engine = ctx.on_engine(model.engine_of(task)).engine
-                if owner_alive(store.owner(tid)):
+                if owner_alive(owner, lease_until=until, here=here):
                     stop_task(engine, tid)
                     out.append(Outcome(id=tid, action="cancel requested; its sandbox was stopped"))
                 else:  # nobody is running it: end it here

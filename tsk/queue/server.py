@@ -3,8 +3,14 @@
 Threads, not a process per task: a task spends its time waiting on the engine and git, not on the
 GIL, and a thread starts in microseconds where a new tsk process costs ~0.3 s of imports (a real share
 of a short task). Each worker has its own Context, hence its own engine client and database connection.
-The main loop wakes when a worker ends (its slot is free and children may be ready) and otherwise
-polls the database every `poll` seconds for tasks added by other processes.
+The main loop wakes when a worker ends (its slot is free and children may be ready), when the store
+says something changed (PostgreSQL's NOTIFY), and otherwise polls it every `poll` seconds.
+
+In a fleet (DESIGN §10) several servers, each on its own host and engine, share one PostgreSQL store.
+A server's tasks are its by lease: a keeper thread renews them (and says the server is alive, for
+`tsk server status`) every third of `lease`; a server whose lease ran out is taken for dead, and any
+other server recovers its tasks, once. A cancel asked anywhere reaches the owning server as a notice,
+and that server stops the sandbox on its engine.
 
 One server per data dir: an exclusive lock on `<data>/server.lock` (released by the OS if the server
 dies) and its pid in `<data>/server.pid` for `tsk server stop`."""
@@ -28,8 +34,8 @@ from tsk.queue import control
 from tsk.queue.stores import open_store
 from tsk.tasks import model
 from tsk.tasks.model import Task
-from tsk.tasks.owner import owner_id
-from tsk.tasks.store import ENDED, Conflict, TaskStore
+from tsk.tasks.owner import host_name, owner_id
+from tsk.tasks.store import ENDED, Conflict, Notices, ServerRecord, TaskStore
 
 if TYPE_CHECKING:
     from tsk.context import Context
@@ -48,6 +54,7 @@ class ServerOptions(msgspec.Struct, frozen=True, kw_only=True):
     budget_usd: float | None = None  # stop claiming once the tasks this server ran have cost this much
     credentials_every: float = 5.0  # how often a task blocked on refused credentials looks whether they changed
     sound: bool = False  # a task's end notification plays a sound
+    lease: float = 30.0  # seconds a claim lasts unrenewed; past it, another server recovers the task
 
 
 class ServerEvents(Protocol):
@@ -72,7 +79,9 @@ class Server:
     def __init__(self, ctx: Context, opts: ServerOptions, events: ServerEvents) -> None:
         self.ctx, self.opts, self.events = ctx, opts, events
         self.data = ctx.paths.data
-        self.owner = owner_id()
+        self.host = host_name(ctx.environ)
+        self.owner = owner_id(self.host)
+        self.started = time.time()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._mutex = threading.Lock()
@@ -104,9 +113,23 @@ class Server:
         try:
             pid_path(self.data).write_text(f"{os.getpid()}\n")
             store = open_store(self.ctx)
+            helpers = [threading.Thread(target=self._keep, name="tsk-lease", daemon=True)]
             try:
+                self._beat(store)
+                feed = store.notices()
+                if feed is not None:
+                    helpers.append(threading.Thread(target=self._listen, args=(feed,), name="tsk-notices",
+                                                    daemon=True))
+                for h in helpers:
+                    h.start()
                 self._loop(store, ready)
             finally:
+                self._stop.set()
+                for h in helpers:
+                    if h.ident is not None:
+                        h.join(timeout=10)
+                with contextlib.suppress(TskError):
+                    store.remove_server(self.owner)
                 store.close()
                 pid_path(self.data).unlink(missing_ok=True)
         finally:
@@ -114,13 +137,9 @@ class Server:
         return self.report
 
     def _loop(self, store: TaskStore, ready: Callable[[], None] | None) -> None:
-        from tsk.queue.recovery import recover
-
         seen = store.last_seq()
-        rec = recover(self.ctx, store)
-        for what in rec.removed:
-            self.events.note(f"recovery: removed {what}")
-        last_clean = 0.0
+        self._recover(store, leftovers=True)
+        last_clean = last_recovery = 0.0
         if ready is not None:
             ready()
         while not self._stop.is_set():
@@ -130,6 +149,9 @@ class Server:
             if time.monotonic() - last_clean > self.opts.clean_every:
                 last_clean = time.monotonic()
                 self._auto_clean()
+            if time.monotonic() - last_recovery > self.opts.lease / 2:  # others' expired leases
+                last_recovery = time.monotonic()
+                self._recover(store, leftovers=False)
             self._dispatch(store)
             seen = self._show(store, seen)
             if self.opts.quit_when_idle and self._idle(store):
@@ -170,7 +192,8 @@ class Server:
             with self._mutex:
                 if len(self._active) >= self.opts.workers:
                     return
-            task = store.claim(self.owner, reason=f"claimed by the server (pid {os.getpid()})")
+            task = store.claim(self.owner, reason=f"claimed by the server on {self.host} (pid {os.getpid()})",
+                               host=self.host, lease_until=time.time() + self.opts.lease)
             if task is None:
                 return
             worker = threading.Thread(target=self._work, args=(task.id,), name=f"tsk-task-{task.id}", daemon=True)
@@ -178,6 +201,74 @@ class Server:
                 self._active[task.id] = worker
             self.report.ran += 1
             worker.start()
+
+    def _recover(self, store: TaskStore, *, leftovers: bool) -> None:
+        from tsk.queue.recovery import recover
+
+        rec = recover(self.ctx, store, owner=self.owner, lease=self.opts.lease, leftovers=leftovers)
+        for what in rec.removed:
+            self.events.note(f"recovery: removed {what}")
+        for tid in rec.requeued:
+            self.events.note(f"recovery: {tid} was requeued")
+        for tid in rec.failed:
+            self.events.note(f"recovery: {tid} failed: its owner was gone")
+
+    # -- the keeper and the listener: threads of their own, each with its own connection --------------
+
+    def _beat(self, store: TaskStore) -> None:
+        now = time.time()
+        with self._mutex:
+            running = len(self._active)
+        store.renew(self.owner, now + self.opts.lease)
+        store.heartbeat(ServerRecord(id=self.owner, host=self.host, pid=os.getpid(), workers=self.opts.workers,
+                                     running=running, started=self.started, seen=now,
+                                     lease_until=now + self.opts.lease))
+
+    def _keep(self) -> None:
+        """Renew this server's leases every third of a lease, until it stops. A renewal that fails (the
+        database is away) is tried again; past the lease, other servers may take the tasks over."""
+        store: TaskStore | None = None
+        while not self._stop.wait(self.opts.lease / 3):
+            try:
+                store = store or open_store(self.ctx)
+                self._beat(store)
+            except TskError as exc:
+                self.events.note(f"lease renewal failed: {exc.message}")
+                with contextlib.suppress(Exception):
+                    if store is not None:
+                        store.close()
+                store = None
+        if store is not None:
+            store.close()
+
+    def _listen(self, feed: Notices) -> None:
+        """Wake the loop when the store says something changed; stop a task of ours whose cancel was
+        asked on another host (there, its owner is not a process that host can reach)."""
+        from tsk.queue.recovery import stop_task
+
+        try:
+            while not self._stop.is_set():
+                for channel, payload in feed.wait(1.0):
+                    if channel == "wake":
+                        self._wake.set()
+                    elif channel == "cancel":
+                        with self._mutex:
+                            ours = payload in self._active
+                        if ours:
+                            self.events.note(f"{payload}: cancel asked; stopping its sandbox")
+                            with contextlib.suppress(TskError):
+                                store = open_store(self.ctx)
+                                try:
+                                    task = store.get(payload)
+                                finally:
+                                    store.close()
+                                if task is not None:
+                                    stop_task(self.ctx.on_engine(model.engine_of(task)).engine, payload)
+        except Exception as exc:  # the loop polls on without it
+            self.events.note(f"store notices stopped ({type(exc).__name__}: {exc}); polling instead")
+        finally:
+            with contextlib.suppress(Exception):
+                feed.close()
 
     def _idle(self, store: TaskStore) -> bool:
         with self._mutex:
@@ -344,7 +435,7 @@ class QueueSource:
             store.close()
         return [TaskRow(id=t.id, name=t.name, type=t.type, status=t.status, agent=t.agent, created=t.created,
                         started=t.started, finished=t.finished, branch=t.branch, error=t.error,
-                        parents=tuple(t.parents), attempts=t.attempts, max_attempts=t.max_attempts,
+                        parents=tuple(t.parents), attempts=t.attempts, max_attempts=t.max_attempts, host=t.host,
                         why=t.blocked if t.status in ("WAITING", "BLOCKED") else
                         (f"{t.failure_class}: {t.error}" if t.failure_class and t.error else t.error))
                 for t in listed]

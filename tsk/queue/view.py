@@ -23,6 +23,7 @@ class TaskRow(msgspec.Struct, kw_only=True):
     attempts: int = 0
     max_attempts: int = 3
     why: str | None = None  # why it waits, is blocked, or failed (with its failure class)
+    host: str | None = None  # the host whose server runs (or ran) it
 
 
 class TaskSource(Protocol):
