@@ -21,6 +21,8 @@ app.command("tsk.cli.shell:shell", help="Open a shell in a task sandbox; on exit
 app.command("tsk.cli.queue:add", help="Queue a task for the server; `-a a,b` queues one per agent; --parent chains.")
 app.command("tsk.cli.queue:list_", name="list", help="List tasks: active first, then newest; a summary line.")
 app.command("tsk.cli.queue:wait", help="Wait for tasks to end; print their results; exit 0 only if all completed.")
+app.command("tsk.cli.fetch:fetch", help="Bring tasks' results from the git remote ([server] remote) in as their "
+            "branches.")
 app.command("tsk.cli.queue:cancel", help="Cancel tasks; a running one's partial work still comes back.")
 app.command("tsk.cli.retry:retry", help="Queue tasks again from their instructions and config; dependents follow.")
 app.command("tsk.cli.queue:delete", help="Delete tasks and their dirs (running ones are cancelled first).")

@@ -22,11 +22,14 @@ def show_list(*, json: bool) -> int:
     from tsk.queue.listing import list_tasks
     from tsk.queue.stores import open_store
 
-    store = open_store(Context())
+    ctx = Context()
+    store = open_store(ctx)
     try:
-        listing = list_tasks(store)
+        listing = list_tasks(store, ctx)  # results waiting on the git remote come back first
     finally:
         store.close()
+    for problem in listing.not_fetched:
+        print(f"tsk: result not fetched from the git remote: {printable(problem)}", file=sys.stderr)
     if json:
         emit_json(listing.tasks)
     else:
@@ -49,8 +52,8 @@ def _why(t: ListedTask) -> str:
 def render_text(listing: Listing) -> str:
     """A plain table (fixed columns, no terminal library) and a summary line."""
     now = time.time()
-    head: tuple[str, ...] = ("ID", "NAME", "TYPE", "STATUS", "TRY", "DURATION", "PARENTS", "SOURCE", "AGENT", "BRANCH", "CREATED",
-            "WHY")
+    head: tuple[str, ...] = ("ID", "NAME", "TYPE", "STATUS", "TRY", "DURATION", "PARENTS", "SOURCE", "AGENT",
+                             "BRANCH", "CREATED", "WHY")
     # a fleet's tasks run on several hosts: then a column says where (one machine alone needs none)
     hosts = bool({t.host for t in listing.tasks if t.host} - {host_name()})
     if hosts:

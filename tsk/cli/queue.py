@@ -175,6 +175,8 @@ def _print_result(r: WaitResult) -> None:
         print("  " + ", ".join(spent))
     if r.error:
         print("  error: " + (f"{r.failure_class}: " if r.failure_class else "") + printable(r.error))
+    if r.not_fetched:
+        print("  result not fetched from the git remote: " + printable(r.not_fetched))
     for line in r.log_tail:
         print(f"  | {printable(line)}")
 

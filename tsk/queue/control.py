@@ -276,18 +276,31 @@ class WaitResult(msgspec.Struct, kw_only=True):
     failure_class: str | None = None
     cost_usd: float | None = None
     turns: int | None = None
+    not_fetched: str | None = None  # why its result is still only on the git remote ([server] remote)
 
 
 def wait(ctx: Context, refs: list[str], *, timeout: float | None = None, tail: int = 5) -> list[WaitResult]:
+    """`tsk wait`: their records once they have ended, with the results that ran through the git remote
+    brought back into the repo as their branches (tsk/queue/transport.py)."""
     store = open_store(ctx)
+    problems: dict[str, str | None] = {}
     try:
         ids = [store.resolve(r) for r in refs]
         tasks = wait_for(store, ids, timeout=timeout)
+        if any(t.result_ref and not t.result_branch for t in tasks):
+            from tsk.queue.transport import fetch_results
+
+            fetched = {f.id: f for f in fetch_results(ctx, store, [t.id for t in tasks])}
+            for t in tasks:
+                if t.id in fetched:
+                    t.result_branch = fetched[t.id].branch
+                    problems[t.id] = fetched[t.id].problem
     finally:
         store.close()
     return [WaitResult(id=t.id, name=t.name, status=t.status, branch=t.result_branch, duration=duration(t),
                        error=t.error, log_tail=log_tail(ctx.paths.data, t.id, tail), attempts=t.attempts,
-                       max_attempts=t.max_attempts, failure_class=t.failure_class, cost_usd=t.cost_usd, turns=t.turns)
+                       max_attempts=t.max_attempts, failure_class=t.failure_class, cost_usd=t.cost_usd, turns=t.turns,
+                       not_fetched=problems.get(t.id))
             for t in tasks]
 
 

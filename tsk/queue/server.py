@@ -90,6 +90,7 @@ class Server:
         self.report = ServerReport()
         self._credentials_checked = 0.0
         self._said_spent = False
+        self._poll = opts.poll
 
     def stop(self, reason: str = "the server was stopped") -> None:
         """Graceful shutdown: running tasks are cancelled (their partial work kept), then the loop ends."""
@@ -117,7 +118,8 @@ class Server:
             try:
                 self._beat(store)
                 feed = store.notices()
-                if feed is not None:
+                if feed is not None:  # changes arrive as notices: the poll is only a fallback
+                    self._poll = max(self.opts.poll, 1.0)
                     helpers.append(threading.Thread(target=self._listen, args=(feed,), name="tsk-notices",
                                                     daemon=True))
                 for h in helpers:
@@ -156,7 +158,7 @@ class Server:
             seen = self._show(store, seen)
             if self.opts.quit_when_idle and self._idle(store):
                 break
-            self._wake.wait(self.opts.poll)
+            self._wake.wait(self._poll)
         self._shutdown(store)
         self._show(store, seen)
 
@@ -307,6 +309,7 @@ class Server:
 
     def _work(self, task_id: str) -> None:
         from tsk.context import Context
+        from tsk.queue import transport
         from tsk.sandbox.runner import execute
         from tsk.snapshot import merge as parents
         from tsk.snapshot.take import take_snapshot
@@ -319,21 +322,23 @@ class Server:
             if task is None:
                 return
             starts = (*task.parents, *task.start_from)  # parents, then what its scope waited for
-            if starts and task.source_commit is None:
-                try:
+            try:
+                # its code through [server] remote: its task dir made here from there (None: the repo is here)
+                fetch = transport.prepare(ctx, store, task)
+                if fetch is None and starts and task.source_commit is None:
                     found = {t.id: t for t in store.tasks(ids=starts)}
                     start = parents.start_commit(Path(task.repo), [found[t] for t in starts if t in found])
                     take_snapshot(Path(task.repo), model.task_dir(self.data, task.id), data_dir=self.data,
                                   branch=task.branch, from_commit=start)
-                except TskError as exc:
-                    task.error, task.finished = exc.message, time.time()
-                    with contextlib.suppress(Conflict):
-                        store.transition(task.id, "FAILED", exc.message, task=task, allowed=("RUNNING",))
-                    return
-                task.source_commit = start
-                store.save(task)
+                    task.source_commit = start
+                    store.save(task)
+            except TskError as exc:
+                task.error, task.finished = exc.message, time.time()
+                with contextlib.suppress(Conflict):
+                    store.transition(task.id, "FAILED", exc.message, task=task, allowed=("RUNNING",))
+                return
             before = task.cost_usd or 0.0
-            done_task = execute(ctx, task, control.Quiet(), store).task  # its log goes to agent.log
+            done_task = execute(ctx, task, control.Quiet(), store, fetch=fetch).task  # its log goes to agent.log
             with self._mutex:
                 self.report.spent_usd += (done_task.cost_usd or 0.0) - before
             control.record_changes(store, task_id, self.data)
@@ -347,7 +352,7 @@ class Server:
             with contextlib.suppress(Exception):
                 done = store.get(task_id)
                 if done is not None:
-                    task_ended(done.id, done.name, done.status, done.result_branch, ctx.environ,
+                    task_ended(done.id, done.name, done.status, done.result_branch or done.result_ref, ctx.environ,
                                sound=self.opts.sound)
             store.close()
             with self._mutex:

@@ -92,6 +92,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE tasks ADD COLUMN snapshot_ref TEXT;
     ALTER TABLE tasks ADD COLUMN result_ref TEXT;
     ALTER TABLE tasks ADD COLUMN lease_until REAL;
+    ALTER TABLE tasks ADD COLUMN author TEXT;
     CREATE TABLE servers (
         id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, workers INTEGER NOT NULL,
         running INTEGER NOT NULL DEFAULT 0, started REAL NOT NULL, seen REAL NOT NULL, lease_until REAL NOT NULL

@@ -54,10 +54,16 @@ class Prepared:
     credentials: list[CredentialFile] = field(default_factory=list)  # copied into its home; removed at cleanup
 
 
-def host_facts(repo: Path) -> sandbox_plan.HostFacts:
+def host_facts(repo: Path, author: str | None = None) -> sandbox_plan.HostFacts:
+    """This host's side of the sandbox; the git identity is the task's `author` when it came with one
+    (added on another host), else the repo's."""
     from tsk.snapshot.git import identity
 
-    name, email = identity(repo)
+    if author:
+        name, _, email = author.rpartition(" <")
+        email = email.removesuffix(">")
+    else:
+        name, email = identity(repo)
     uid, gid = (os.getuid(), os.getgid()) if os.getuid() != 0 else (sandbox_plan.SANDBOX_UID, sandbox_plan.SANDBOX_UID)
     return sandbox_plan.HostFacts(uid=uid, gid=gid, git_name=name, git_email=email, home=str(Path.home()))
 
@@ -170,7 +176,7 @@ def provision(ctx: Context, ui: RunEvents, *, made: Prepared, interactive: bool,
         pplan = plan_proxy(squid_conf=cfg.squid_conf, host_ports=tuple(cfg.host_ports), image=proxy_image,
                            cache_dir=ctx.cache_dir, engine=ctx.engine.name)
     with timed(task, "container_create", ui):
-        host = host_facts(repo)
+        host = host_facts(repo, task.author)
         made.credentials = agent.credential_files(Path(host.home), ctx.environ)
         write_credentials(tdir / "home", made.credentials)
         wd = sandbox_plan.workdir(cfg.project)

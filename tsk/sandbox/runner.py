@@ -15,6 +15,7 @@ import msgspec
 
 from tsk import interrupt
 from tsk.agents.events import Message, encode_event
+from tsk.config.fleet import fleet
 from tsk.files import read_bounded, remove_tree, write_private
 from tsk.holds import backoff_first
 from tsk.notify import notify, task_ended
@@ -24,13 +25,18 @@ from tsk.sandbox.stream import log_tail
 from tsk.tasks import model
 from tsk.tasks.model import Attempt, Task
 from tsk.tasks.options import TaskOptions
-from tsk.tasks.owner import owner_id
+from tsk.tasks.owner import host_name, owner_id
 from tsk.tasks.store import Conflict, RunStore
 from tsk.text import printable
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tsk.config.schema import ResolvedConfig
     from tsk.context import Context
+
+    # brings an attempt's work back (fetch_work; a server's worker with a git remote: its own, which pushes it)
+    Fetch = Callable[[Task, Path], tuple[str, ...]]
 
 __all__ = ["RunEvents", "RunRequest", "RunResult", "create_task", "execute", "fetch_work", "record_end", "run_task",
            "tally", "task_config"]
@@ -64,11 +70,13 @@ class RunResult(msgspec.Struct, kw_only=True):
 
 
 def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[str, ...] = (),
-                cfg: ResolvedConfig | None = None) -> Task:
+                cfg: ResolvedConfig | None = None, local: bool = False) -> Task:
     """What `tsk add` does at add time, with no engine: resolve the config (or reuse `cfg`, a retry's),
     make the record, write the instructions, snapshot the repo. A task with parents is WAITING and
     gets its snapshot when they complete, from their results. One with a write scope or of a plan is
-    WAITING too, until the scheduler lets it go (tsk/queue/scheduler.py)."""
+    WAITING too, until the scheduler lets it go (tsk/queue/scheduler.py). With `[server] remote`, the
+    snapshot is pushed there for whichever host's server runs the task (tsk/snapshot/remote.py), unless
+    the task is `local`: run by this process (`tsk run`, `tsk shell`)."""
     from tsk.config.schema import ProjectSettings
     from tsk.snapshot.take import take_snapshot
 
@@ -88,7 +96,15 @@ def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[
                 from_branch=req.from_branch, network_isolation=req.network_isolation,
                 config=msgspec.to_builtins(stored), parents=parents,
                 status="WAITING" if parents or req.scope or req.plan else "QUEUED", max_attempts=cfg.max_attempts,
-                scope=req.scope, plan=req.plan, plan_task=req.plan_task, gate=req.gate, issue=req.issue)
+                scope=req.scope, plan=req.plan, plan_task=req.plan_task, gate=req.gate, issue=req.issue,
+                origin=host_name(ctx.environ))
+    remote = None if local else fleet(ctx).remote
+    ident: dict[str, str] = {}
+    if remote is not None:  # it may run on another host, where the repo and its git config are not
+        from tsk.snapshot.merge import identity
+
+        ident = identity(repo)
+        task.author = f"{ident['GIT_AUTHOR_NAME']} <{ident['GIT_AUTHOR_EMAIL']}>"
     tdir = model.make_task_dir(ctx.paths.data, task_id, agent.home_dirs)
     secrets.save(tdir, hidden)
     write_private(tdir / "instructions.md", req.instructions.encode())
@@ -97,6 +113,11 @@ def create_task(ctx: Context, req: RunRequest, ui: RunEvents, *, parents: tuple[
             with timed(task, "snapshot", ui):
                 snap = take_snapshot(repo, tdir, data_dir=ctx.paths.data, branch=task.branch,
                                      from_branch=req.from_branch)
+            if remote is not None:
+                from tsk.snapshot.remote import push_snapshot
+
+                with timed(task, "push", ui):
+                    task.snapshot_ref = push_snapshot(snap, remote, task_id, ident)
         except BaseException:
             shutil.rmtree(tdir, ignore_errors=True)
             raise
@@ -109,9 +130,9 @@ def run_task(ctx: Context, req: RunRequest, ui: RunEvents, store: RunStore) -> R
     """`tsk run`: create the task and execute it in this process, recorded in the task store as
     RUNNING and owned by this process (so a server can recover it if this process is killed); its end
     is a desktop notification."""
-    task = create_task(ctx, req, ui)
+    task = create_task(ctx, req, ui, local=True)
     task.status = "RUNNING"
-    store.add(task, instructions=req.instructions, reason="tsk run", owner=owner_id())
+    store.add(task, instructions=req.instructions, reason="tsk run", owner=owner_id(host_name(ctx.environ)))
     try:
         return execute(ctx, task, ui, store, raise_setup_errors=True, foreground=True)
     finally:  # a task's end is notified whoever ran it, as a server's tasks are
@@ -119,13 +140,14 @@ def run_task(ctx: Context, req: RunRequest, ui: RunEvents, store: RunStore) -> R
 
 
 def execute(ctx: Context, task: Task, ui: RunEvents, store: RunStore, *, raise_setup_errors: bool = False,
-            foreground: bool = False) -> RunResult:
+            foreground: bool = False, fetch: Fetch | None = None) -> RunResult:
     """Run a recorded task this process owns (status RUNNING) attempt by attempt, as the remediation
     ladder says (tsk/sandbox/ladder.py), to its end, or to BLOCKED when its agent's API said "not now"
     (in the `foreground` of `tsk run`, a back-off is waited out here instead). A cancel request in the
     store (`tsk cancel`, a server shutting down) stops the container; its partial work still comes back.
-    The task's result is its last attempt's. It runs on the engine it was made for (`tsk add
-    --container-engine podman` runs on Podman whichever engine the server has)."""
+    The task's result is its last attempt's, brought back by `fetch` (default fetch_work). It runs on the
+    engine it was made for (`tsk add --container-engine podman` runs on Podman whichever engine the
+    server has)."""
     from tsk.sandbox.attempt import run_attempt
 
     ctx = ctx.on_engine(model.engine_of(task))
@@ -137,7 +159,7 @@ def execute(ctx: Context, task: Task, ui: RunEvents, store: RunStore, *, raise_s
     try:
         while True:
             plan = _next_plan(ctx, task, tdir, attempts, carry_on=carry_on)
-            end = run_attempt(ctx, task, ui, store, plan, fetch_work)
+            end = run_attempt(ctx, task, ui, store, plan, fetch or fetch_work)
             attempts.append(end.attempt)
             store.add_attempt(end.attempt)
             tally(task, attempts)
@@ -181,8 +203,9 @@ def _next_plan(ctx: Context, task: Task, tdir: Path, attempts: list[Attempt], *,
 
     n = len(attempts) + 1
     if n > 1 or not (tdir / "git").is_dir():
-        if task.result_branch and task.result_commit:
-            take_snapshot(Path(task.repo), tdir, data_dir=ctx.paths.data, branch=task.branch,
+        if (task.result_branch or task.result_ref) and task.result_commit:
+            # from the repo the task's snapshot came from: the user's, or a worker's mirror of the remote
+            take_snapshot(Path(load_snapshot(tdir).repo), tdir, data_dir=ctx.paths.data, branch=task.branch,
                           from_commit=task.result_commit)
         else:
             renew(load_snapshot(tdir), tdir, ctx.paths.data)

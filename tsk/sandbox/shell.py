@@ -12,7 +12,7 @@ from tsk.sandbox.attempt import with_notes
 from tsk.sandbox.provision import Prepared, RunEvents, agent_for, cleanup_noting, provision, task_config, timed
 from tsk.sandbox.runner import RunRequest, RunResult, create_task, fetch_work, record_end
 from tsk.tasks import model
-from tsk.tasks.owner import owner_id
+from tsk.tasks.owner import host_name, owner_id
 
 if TYPE_CHECKING:
     from tsk.context import Context
@@ -23,11 +23,11 @@ def shell_task(ctx: Context, req: RunRequest, ui: RunEvents, store: RunStore) ->
     """`tsk shell`: the task's sandbox with the user's terminal attached to a login shell."""
     from tsk.engine import proc
 
-    task = create_task(ctx, req, ui)
+    task = create_task(ctx, req, ui, local=True)
     task.status = "RUNNING"
     tdir = model.task_dir(ctx.paths.data, task.id)
     p = Prepared(task=task, task_dir=str(tdir), agent=agent_for(task_config(task)))
-    store.add(task, instructions=req.instructions, reason="tsk shell", owner=owner_id())
+    store.add(task, instructions=req.instructions, reason="tsk shell", owner=owner_id(host_name(ctx.environ)))
     try:
         try:
             provision(ctx, ui, made=p, interactive=True)

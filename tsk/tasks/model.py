@@ -78,6 +78,7 @@ class Task(msgspec.Struct, kw_only=True):
     host: str | None = None  # the host whose server runs (or ran) it
     snapshot_ref: str | None = None  # refs/tsk/snapshots/<id> on the remote: its source plus uncommitted files
     result_ref: str | None = None  # refs/tsk/results/<id> on the remote, once its worker pushed the result
+    author: str | None = None  # "name <email>" of the adding user's git config: its sandbox commits as them
 
 
 class PlanRecord(msgspec.Struct, kw_only=True):
