@@ -386,3 +386,32 @@ def test_a_child_starts_from_its_parents_results_on_the_remote(tsk_home: Path, t
     assert saved.source_commit == start
     assert sorted(git(remote, "rev-parse", f"{start}^@").split()) == sorted(results.values())
     assert set(git(remote, "ls-tree", "--name-only", start).split()) == {"README.md", "one.txt", "two.txt"}
+
+
+def test_delete_and_clean_take_refs_off_the_remote_but_never_an_unfetched_result(
+        tsk_home: Path, tmp_path: Path, remote: Path) -> None:
+    from tsk.queue.control import clean, delete
+
+    repo = make_repo(tmp_path / "demo")
+    ctx = _configure(tsk_home, remote)
+    store = SqliteStore(ctx.paths.data)
+    try:
+        for tid in ("gone1", "fetched1", "waiting1"):
+            _ended_on_the_remote(ctx, store, repo, remote, tid)
+    finally:
+        store.close()
+    assert transport.fetch(ctx, ["fetched1"])[0].action == "fetched"
+
+    def refs() -> set[str]:
+        return set(git(remote, "for-each-ref", "--format=%(refname)").split())
+
+    done = delete(ctx, ["gone1"])
+    assert [(o.action, o.note) for o in done] == [("deleted", None)]
+    assert not any(r.endswith("/gone1") for r in refs())
+    assert clean(ctx, older_than=0) == ["fetched1"]  # waiting1's result is only on the remote: it stays
+    assert refs() == {"refs/tsk/results/waiting1", "refs/tsk/snapshots/waiting1"}
+    assert git(repo, "rev-parse", "--verify", "-q", "refs/heads/tsk/generic/x/fetched1").strip()  # the branch stays
+
+    ctx = _configure(tsk_home, tmp_path / "moved.git")  # a remote out of reach: deleted all the same, and said
+    done = delete(ctx, ["waiting1"])
+    assert done[0].action == "deleted" and done[0].note and "stay on the git remote" in done[0].note

@@ -187,6 +187,8 @@ def outcomes(outcomes: list[Outcome], json: bool) -> None:
         return
     for o in outcomes:
         print(f"{o.id}: {o.action}" + (f" as {o.new_id}" if o.new_id else ""))
+        if o.note:
+            print(f"tsk: warning: {o.id}: {printable(o.note)}", file=sys.stderr)
 
 
 def cancel(*ids: str, json: JsonOpt = False) -> int:

@@ -47,6 +47,7 @@ class Outcome(msgspec.Struct, kw_only=True):
     id: str
     action: str  # what was done: "cancelled", "cancel requested", "deleted", "already COMPLETE", ...
     new_id: str | None = None  # retry: the new task
+    note: str | None = None  # what else the user should know (a delete's refs left on the git remote)
 
 
 def settle(store: TaskStore) -> list[scheduler.Change]:
@@ -327,9 +328,13 @@ def delete(ctx: Context, refs: list[str], *, timeout: float = 120) -> list[Outco
         if running:
             cancel(ctx, running, reason="deleted by tsk delete")
             wait_for(store, running, timeout=timeout)
+        from tsk.queue.transport import forget
+
+        gone = store.tasks(ids=ids)  # their refs on the git remote go too
         for tid in ids:
             remove(ctx, store, tid)
-            out.append(Outcome(id=tid, action="deleted"))
+        note = forget(ctx, gone)
+        out += [Outcome(id=tid, action="deleted", note=note) for tid in ids]
         settle(store)
         return out
     finally:
@@ -355,10 +360,16 @@ def clean(ctx: Context, *, statuses: tuple[str, ...] = ("COMPLETE",), older_than
         status = store.statuses()
         needed = {p for c, ps in links.items() if status.get(c) in ACTIVE for p in ps}
         before = None if older_than is None else time.time() - older_than
-        doomed = [tid for tid in store.ended_before(statuses, before) if tid not in needed]
+        ended = [tid for tid in store.ended_before(statuses, before) if tid not in needed]
+        # a result still only on the git remote stays until its adding host has brought it back
+        tasks = [t for t in store.tasks(ids=ended) if not (t.result_ref and not t.result_branch)]
+        doomed = [t.id for t in tasks]
         for tid in doomed:
             store.delete(tid)
             remove_tree(model.task_dir(ctx.paths.data, tid))
+        from tsk.queue.transport import forget
+
+        forget(ctx, tasks)  # best effort: a remote out of reach keeps the refs; the next clean does not retry
         prune_checkouts(ctx, store, older_than=older_than if older_than is not None else 86400.0)
         return doomed
     finally:

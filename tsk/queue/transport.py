@@ -223,3 +223,25 @@ def _check_fetchable(t: Task, here: str, remote: str) -> None:
                          hint=f"run `tsk fetch {t.id}` there, or in a clone here: {by_hand}")
     if not Path(t.repo).is_dir():
         raise UsageError(f"task {t.id}: its repository {t.repo} is gone", hint=f"in a clone of it: {by_hand}")
+
+
+# -- deleted tasks ---------------------------------------------------------------------------------
+
+def forget(ctx: Context, tasks: Iterable[Task]) -> str | None:
+    """Deleted tasks' refs off the remote (their snapshots and results), from any host. Best effort:
+    the tasks are gone either way; returns what kept refs there, for the caller to say."""
+    remote = fleet(ctx).remote
+    by_repo: dict[str, list[str]] = {}
+    for t in tasks:
+        refs = [r for r in (t.snapshot_ref, t.result_ref) if r]
+        if refs:
+            by_repo.setdefault(Path(t.repo).name, []).extend(refs)
+    if remote is None or not by_repo:
+        return None
+    try:
+        for name, refs in by_repo.items():
+            mirror = rmt.fetch_into_mirror(ctx.paths.data, remote, name, ())
+            rmt.delete_refs(mirror, remote, refs)
+    except TskError as exc:
+        return f"their refs stay on the git remote: {exc.message}"
+    return None

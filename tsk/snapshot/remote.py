@@ -206,6 +206,23 @@ def resolve(mirror: Path, ref: str) -> str:
     return sha
 
 
+def delete_refs(mirror: Path, remote: str, refs: Sequence[str]) -> list[str]:
+    """Remove those of `refs` that are on the remote (deleted tasks' snapshots and results); returns
+    the ones removed. One listing and at most one push."""
+    try:
+        listed = g.git_text(["-C", str(mirror), "ls-remote", "--refs", NAME, *refs], env=_env(remote))
+    except CommandFailed as exc:
+        said = exc.output.replace(remote, shown(remote)).strip().splitlines()[-3:]
+        raise RemoteError(f"listing refs on {shown(remote)} failed (git exit code {exc.returncode}): "
+                          + " / ".join(said)) from None
+    there = [line.split("\t", 1)[1] for line in listed.splitlines() if "\t" in line]
+    gone = [r for r in dict.fromkeys(refs) if r in there]
+    if gone:
+        _talk(["-C", str(mirror), "push", "--quiet", "--no-verify", NAME, *(f":{r}" for r in gone)], remote,
+              "deleting refs on")
+    return gone
+
+
 def push_from_mirror(mirror: Path, remote: str, commit: str, ref: str) -> None:
     """Push `commit` to `ref` on the remote, replacing what is there (the worker running the task owns it)."""
     _talk(["-C", str(mirror), "push", "--quiet", "--no-verify", NAME, f"+{commit}:{ref}"], remote,
