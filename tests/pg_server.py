@@ -84,9 +84,10 @@ def _as_owner() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def cluster(root: Path) -> Iterator[PgCluster]:
+def cluster(root: Path, *, durable: bool = False) -> Iterator[PgCluster]:
     """Yields a running cluster whose data dir and server log are under `root`; stops it after (a fast
-    shutdown) and keeps both there."""
+    shutdown) and keeps both there. Tests run it without fsync (nothing there must outlive a crash);
+    `durable` keeps PostgreSQL's defaults, as a benchmark must."""
     bin = bin_dir()
     owner = _as_owner()
     root.mkdir(parents=True, exist_ok=True)
@@ -111,8 +112,9 @@ def cluster(root: Path) -> Iterator[PgCluster]:
     log = log_path.open("wb")
     # A session of its own: a Ctrl-C at the terminal reaches pytest, whose teardown then stops the server.
     proc = subprocess.Popen([str(bin / "postgres"), "-D", str(data), "-k", str(private), "-p", str(pg.port),
-                             "-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
-                             "-c", "full_page_writes=off", "-c", "max_connections=200"],
+                             "-c", "listen_addresses=", "-c", "max_connections=200",
+                             *(() if durable else ("-c", "fsync=off", "-c", "synchronous_commit=off",
+                                                   "-c", "full_page_writes=off"))],
                             cwd=private, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True, **owner)
 
