@@ -23,11 +23,14 @@ if TYPE_CHECKING:
 
     from tsk.engine.ports import Engine
 
-# A suite started in the background of a shell without job control inherits SIGINT ignored, and so
-# would every tsk the tests start (an ignored signal stays ignored across exec): the Ctrl-C tests would
-# then test the shell, not tsk. Children start with Ctrl-C as a terminal gives it.
+# A suite started in the background of a shell without job control inherits SIGINT ignored, and one
+# started under `nohup` SIGHUP ignored, and so would every tsk the tests start (an ignored signal stays
+# ignored across exec, and tsk keeps it so, as it should): the signal tests would then test the shell,
+# not tsk. Children start with both as a terminal gives them.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 # Read before any test points HOME elsewhere.
 REAL_HOME = Path.home()

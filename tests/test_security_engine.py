@@ -164,6 +164,28 @@ def test_run_containers_are_locked_down_and_a_signal_stops_them_keeping_the_work
     assert "partial.txt" in git(repo, "ls-tree", "--name-only", task["branch"])
 
 
+@pytest.mark.parametrize("launcher", ["1", "0"])
+def test_under_nohup_a_hangup_leaves_tsk_run_running(repo: Path, launcher: str) -> None:
+    """`nohup tsk run …` survives the terminal closing, forked by the launcher or in-process alike."""
+    proc = subprocess.Popen(["nohup", *TSK, "run", "-a", "exec", "-p", "sleep 300"], cwd=repo,
+                            env={**os.environ, "TSK_LAUNCHER": launcher}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        tid, cid = _running_container(repo)
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(2)
+        assert proc.poll() is None and _inspect(cid)["State"]["Running"]
+        assert _tasks(repo)[tid]["status"] == "RUNNING"
+        proc.send_signal(signal.SIGTERM)  # not ignored: it still stops the task, keeping its work
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, err
+    assert _tasks(repo)[tid]["status"] == "CANCELLED"
+
+
 def test_queued_and_shell_containers_are_locked_down(repo: Path, tsk_home: Path) -> None:
     added = run_tsk("add", "-a", "exec", "-p", "sleep 300", cwd=repo)
     assert added.returncode == 0, added.stderr

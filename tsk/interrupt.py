@@ -37,7 +37,8 @@ _state = _State()
 
 def install(command: str) -> None:
     """In the main thread of a foreground command: SIGTERM and SIGHUP stop it (once; later ones are ignored
-    so cleanup can finish)."""
+    so cleanup can finish). One the process was started with ignored (`nohup tsk run`) stays ignored, as
+    the launcher's relay keeps it (tsk/launcher.py)."""
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         if _state.seen:
@@ -50,7 +51,8 @@ def install(command: str) -> None:
         raise stop
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, handler)
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, handler)
     _state.installed = True
 
 
