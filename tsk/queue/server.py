@@ -31,6 +31,7 @@ from tsk.errors import TskError
 from tsk.holds import hold
 from tsk.notify import task_ended
 from tsk.queue import control
+from tsk.queue.changes import record_changes
 from tsk.queue.stores import open_store
 from tsk.tasks import model
 from tsk.tasks.model import Task
@@ -341,7 +342,7 @@ class Server:
             done_task = execute(ctx, task, control.Quiet(), store, fetch=fetch).task  # its log goes to agent.log
             with self._mutex:
                 self.report.spent_usd += (done_task.cost_usd or 0.0) - before
-            control.record_changes(store, task_id, self.data)
+            record_changes(store, task_id, self.data)
         except Exception as exc:  # a bug must not leave the task RUNNING
             with contextlib.suppress(Exception):
                 failed = store.get(task_id)

@@ -167,7 +167,7 @@ def fetch_results(ctx: Context, store: TaskStore, ids: Iterable[str] | None = No
 
 
 def _bring(ctx: Context, store: TaskStore, task: Task, remote: str) -> Fetched:
-    from tsk.queue.control import record_changes
+    from tsk.queue.changes import record_changes
 
     try:
         made = rmt.bring_back(Path(task.repo), remote, task.id, task.branch, task.result_commit)
