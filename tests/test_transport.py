@@ -415,3 +415,19 @@ def test_delete_and_clean_take_refs_off_the_remote_but_never_an_unfetched_result
     ctx = _configure(tsk_home, tmp_path / "moved.git")  # a remote out of reach: deleted all the same, and said
     done = delete(ctx, ["waiting1"])
     assert done[0].action == "deleted" and done[0].note and "stay on the git remote" in done[0].note
+
+
+def test_landing_brings_results_from_the_remote_first(tsk_home: Path, tmp_path: Path, remote: Path) -> None:
+    from tsk.queue.plans import land
+
+    repo = make_repo(tmp_path / "demo")
+    ctx = _configure(tsk_home, remote)
+    store = SqliteStore(ctx.paths.data)
+    try:
+        task = _ended_on_the_remote(ctx, store, repo, remote, "tl")
+    finally:
+        store.close()
+    done = land(ctx, ["tl"], into="tsk/land/trunk")
+    assert done.skipped == []  # not "changed nothing": its branch came back before landing
+    assert git(repo, "rev-parse", "tsk/land/trunk").strip() == task.result_commit
+    assert git(repo, "rev-parse", task.branch).strip() == task.result_commit
