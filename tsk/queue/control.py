@@ -233,18 +233,12 @@ def wait(ctx: Context, refs: list[str], *, timeout: float | None = None, tail: i
     """`tsk wait`: their records once they have ended, with the results that ran through the git remote
     brought back into the repo as their branches (tsk/queue/transport.py)."""
     store = open_store(ctx)
-    problems: dict[str, str | None] = {}
+    from tsk.queue.transport import bring_back_for
+
     try:
         ids = [store.resolve(r) for r in refs]
         tasks = wait_for(store, ids, timeout=timeout)
-        if any(t.result_ref and not t.result_branch for t in tasks):
-            from tsk.queue.transport import fetch_results
-
-            fetched = {f.id: f for f in fetch_results(ctx, store, [t.id for t in tasks])}
-            for t in tasks:
-                if t.id in fetched:
-                    t.result_branch = fetched[t.id].branch
-                    problems[t.id] = fetched[t.id].problem
+        tasks, problems = bring_back_for(ctx, store, tasks)
     finally:
         store.close()
     return [WaitResult(id=t.id, name=t.name, status=t.status, branch=t.result_branch, duration=duration(t),

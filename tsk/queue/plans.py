@@ -390,18 +390,6 @@ class ConflictReport(msgspec.Struct, kw_only=True):
     without_result: list[str]  # tasks named that have no result branch (yet)
 
 
-def _brought_back(ctx: Context, store: TaskStore, tasks: list[Task]) -> list[Task]:
-    """The tasks, with the results that ran through the fleet's git remote brought into their repo
-    first (tsk/queue/transport.py), so landing and pushing see their branches."""
-    if not any(t.result_ref and not t.result_branch for t in tasks):
-        return tasks
-    from tsk.queue.transport import fetch_results
-
-    fetch_results(ctx, store, [t.id for t in tasks])
-    fresh = {t.id: t for t in store.tasks(ids=[t.id for t in tasks])}
-    return [fresh.get(t.id, t) for t in tasks]
-
-
 def _chosen(store: TaskStore, ids: Iterable[str], plan: str | None) -> list[Task]:
     """The tasks named, or the plan's current ones, in dependency order (parents first, then as made)."""
     wanted = list(ids)
@@ -446,9 +434,11 @@ class LandResult(msgspec.Struct, kw_only=True):
 
 def land(ctx: Context, ids: Iterable[str] = (), *, plan: str | None = None, into: str) -> LandResult:
     """Merge the results onto `into` in dependency order (tsk/plans/merges.py: no working tree is touched)."""
+    from tsk.queue.transport import bring_back_for
+
     store = open_store(ctx)
     try:
-        tasks = _brought_back(ctx, store, _chosen(store, ids, plan))
+        tasks, _ = bring_back_for(ctx, store, _chosen(store, ids, plan))  # results through the git remote first
         record = store.plan(plan) if plan else None
     finally:
         store.close()
@@ -478,9 +468,11 @@ def push(ctx: Context, ids: Iterable[str] = (), *, plan: str | None = None, remo
          pr: bool = False, draft: bool = False, base: str | None = None, api: str | None = None) -> list[PushedTask]:
     """Push the tasks' result branches to `remote` with the user's own git credentials; with `pr`, open one
     pull request per pushed branch (kept with its task; one already opened is not opened again)."""
+    from tsk.queue.transport import bring_back_for
+
     store = open_store(ctx)
     try:
-        tasks = _brought_back(ctx, store, _chosen(store, ids, plan))
+        tasks, _ = bring_back_for(ctx, store, _chosen(store, ids, plan))  # results through the git remote first
         out = [PushedTask(task=t.id, branch=None, push="no branch", note="it changed nothing")
                for t in tasks if not t.result_branch]
         have = [t for t in tasks if t.result_branch]

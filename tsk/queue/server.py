@@ -91,7 +91,6 @@ class Server:
         self.report = ServerReport()
         self._credentials_checked = 0.0
         self._said_spent = False
-        self._poll = opts.poll
 
     def stop(self, reason: str = "the server was stopped") -> None:
         """Graceful shutdown: running tasks are cancelled (their partial work kept), then the loop ends."""
@@ -119,13 +118,13 @@ class Server:
             try:
                 self._beat(store)
                 feed = store.notices()
-                if feed is not None:  # changes arrive as notices: the poll is only a fallback
-                    self._poll = max(self.opts.poll, 1.0)
+                if feed is not None:
                     helpers.append(threading.Thread(target=self._listen, args=(feed,), name="tsk-notices",
                                                     daemon=True))
                 for h in helpers:
                     h.start()
-                self._loop(store, ready)
+                # changes arrive as notices when the store sends them: then the poll is only a fallback
+                self._loop(store, ready, poll=self.opts.poll if feed is None else max(self.opts.poll, 1.0))
             finally:
                 self._stop.set()
                 for h in helpers:
@@ -139,7 +138,7 @@ class Server:
             lock.release()
         return self.report
 
-    def _loop(self, store: TaskStore, ready: Callable[[], None] | None) -> None:
+    def _loop(self, store: TaskStore, ready: Callable[[], None] | None, *, poll: float) -> None:
         seen = store.last_seq()
         self._recover(store, leftovers=True)
         last_clean = last_recovery = 0.0
@@ -159,7 +158,7 @@ class Server:
             seen = self._show(store, seen)
             if self.opts.quit_when_idle and self._idle(store):
                 break
-            self._wake.wait(self._poll)
+            self._wake.wait(poll)
         self._shutdown(store)
         self._show(store, seen)
 

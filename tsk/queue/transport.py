@@ -7,7 +7,7 @@ tsk/snapshot/remote.py; without a remote none of this runs and tasks go as they 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,8 +24,7 @@ from tsk.tasks.store import ENDED, TaskStore
 
 if TYPE_CHECKING:
     from tsk.context import Context
-
-Fetch = Callable[[Task, Path], tuple[str, ...]]
+    from tsk.sandbox.runner import Fetch
 
 
 class Fetched(msgspec.Struct, kw_only=True):
@@ -184,6 +183,17 @@ def _bring(ctx: Context, store: TaskStore, task: Task, remote: str) -> Fetched:
             model.save(kept, tdir)
     return Fetched(id=task.id, action="fetched" if made else "already there", branch=task.branch,
                    head=task.result_commit)
+
+
+def bring_back_for(ctx: Context, store: TaskStore, tasks: list[Task]) -> tuple[list[Task], dict[str, str]]:
+    """fetch_results for these tasks, when one of them has a result only on the remote (else nothing is
+    asked): the tasks as the store has them after (a fetched one with its branch and what it changed),
+    and why, for each one that was not fetched."""
+    if not any(t.result_ref and not t.result_branch for t in tasks):
+        return tasks, {}
+    fetched = fetch_results(ctx, store, [t.id for t in tasks])
+    fresh = {t.id: t for t in store.tasks(ids=[f.id for f in fetched])} if fetched else {}
+    return [fresh.get(t.id, t) for t in tasks], {f.id: f.problem for f in fetched if f.problem}
 
 
 def fetch(ctx: Context, refs: list[str]) -> list[Fetched]:

@@ -67,10 +67,11 @@ def _env(remote: str) -> dict[str, str]:
             f"GIT_CONFIG_VALUE_{n}": remote}
 
 
-def _talk(args: Sequence[str], remote: str, what: str) -> None:
-    """A git command that talks to the remote; its failure said with the remote shown, not spelled."""
+def _talk(args: Sequence[str], remote: str, what: str) -> str:
+    """A git command that talks to the remote, and what it printed; its failure said with the remote
+    shown, not spelled."""
     try:
-        g.git(args, env=_env(remote))
+        return g.git_text(args, env=_env(remote))
     except CommandFailed as exc:
         said = exc.output.replace(remote, shown(remote)).strip().splitlines()[-5:]
         raise RemoteError(f"{what} {shown(remote)} failed (git exit code {exc.returncode}): " + " / ".join(said),
@@ -209,12 +210,7 @@ def resolve(mirror: Path, ref: str) -> str:
 def delete_refs(mirror: Path, remote: str, refs: Sequence[str]) -> list[str]:
     """Remove those of `refs` that are on the remote (deleted tasks' snapshots and results); returns
     the ones removed. One listing and at most one push."""
-    try:
-        listed = g.git_text(["-C", str(mirror), "ls-remote", "--refs", NAME, *refs], env=_env(remote))
-    except CommandFailed as exc:
-        said = exc.output.replace(remote, shown(remote)).strip().splitlines()[-3:]
-        raise RemoteError(f"listing refs on {shown(remote)} failed (git exit code {exc.returncode}): "
-                          + " / ".join(said)) from None
+    listed = _talk(["-C", str(mirror), "ls-remote", "--refs", NAME, *refs], remote, "listing refs on")
     there = [line.split("\t", 1)[1] for line in listed.splitlines() if "\t" in line]
     gone = [r for r in dict.fromkeys(refs) if r in there]
     if gone:
